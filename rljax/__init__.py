@@ -1,0 +1,36 @@
+"""rljax: classic reinforcement-learning algorithms as small pure JAX functions."""
+
+from rljax import checkpoint, dqn, replay
+from rljax.driver import (
+    RunState,
+    TrainConfig,
+    Trainer,
+    TrainOutput,
+    make_train,
+    make_trainer,
+    tile_hparams,
+)
+from rljax.envs import env_spec, make, register, registered_envs
+from rljax.types import Agent, EnvSpec, Transition
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "EnvSpec",
+    "RunState",
+    "TrainConfig",
+    "TrainOutput",
+    "Trainer",
+    "Transition",
+    "checkpoint",
+    "dqn",
+    "env_spec",
+    "make",
+    "make_train",
+    "make_trainer",
+    "register",
+    "registered_envs",
+    "replay",
+    "tile_hparams",
+]

@@ -1,0 +1,62 @@
+"""Environments: `make(env_id)` for gymnax ids and rljax's own environments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnax
+from gymnax.environments import spaces
+
+from rljax.envs import probes
+from rljax.types import EnvSpec
+
+_REGISTRY: dict[str, Callable[[], Any]] = {}
+
+
+def register(env_id: str, factory: Callable[[], Any]) -> None:
+    """Register `factory() -> gymnax Environment` under `env_id` for `make`."""
+    if env_id in _REGISTRY:
+        raise ValueError(f"environment id {env_id!r} is already registered")
+    _REGISTRY[env_id] = factory
+
+
+def registered_envs() -> list[str]:
+    """Every id `make` accepts: rljax's own first, then gymnax's."""
+    return sorted(_REGISTRY) + [e for e in gymnax.registered_envs if e not in _REGISTRY]
+
+
+def make(env_id: str) -> tuple[Any, Any]:
+    """Build an environment and its default parameters: `(env, env_params)`.
+
+    rljax's own ids are looked up first; any other gymnax id passes through to
+    `gymnax.make`. An unknown id raises `ValueError` listing the known ids.
+    """
+    if env_id in _REGISTRY:
+        env = _REGISTRY[env_id]()
+        return env, env.default_params
+    if env_id in gymnax.registered_envs:
+        return gymnax.make(env_id)
+    known = ", ".join(registered_envs())
+    raise ValueError(f"unknown environment id {env_id!r}; known ids: {known}")
+
+
+def env_spec(env: Any, env_params: Any) -> EnvSpec:
+    """The static shapes an algorithm needs: observation shape and number of actions.
+
+    Raises `ValueError` for an action space that is not `Discrete`.
+    """
+    space = env.action_space(env_params)
+    if not isinstance(space, spaces.Discrete):
+        raise ValueError(
+            f"{env.name} has action space {type(space).__name__}; rljax's value-based and "
+            "policy-gradient agents need a Discrete action space"
+        )
+    obs_shape = tuple(env.observation_space(env_params).shape)
+    return EnvSpec(obs_shape=obs_shape, num_actions=int(space.n))
+
+
+for _id, _factory in probes.PROBES.items():
+    register(_id, _factory)
+
+__all__ = ["env_spec", "make", "register", "registered_envs"]

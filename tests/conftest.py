@@ -1,0 +1,44 @@
+"""Shared helpers for the test suite."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+import rljax
+
+
+class RecorderState(NamedTuple):
+    params: jax.Array  # unused: a constant action
+    last: rljax.Transition  # the last rollout handed to `update`
+    updates: jax.Array
+
+
+def make_recorder(rollout_len: int, num_envs: int, obs_shape: tuple[int, ...]) -> rljax.Agent:
+    """An agent that always takes action `params` and keeps the last rollout it was given."""
+
+    def init(key, hparams, obs):
+        del key, hparams
+        zeros = lambda *s, dtype=jnp.float32: jnp.zeros((rollout_len, num_envs, *s), dtype)  # noqa: E731
+        last = rljax.Transition(
+            obs=zeros(*obs.shape),
+            action=zeros(dtype=jnp.int32),
+            reward=zeros(),
+            discount=zeros(),
+            next_obs=zeros(*obs.shape),
+            done=zeros(dtype=bool),
+        )
+        return RecorderState(params=jnp.int32(0), last=last, updates=jnp.int32(0))
+
+    def act(state, obs, key, greedy=False):
+        del key, greedy
+        return jnp.full(obs.shape[:1], state.params, jnp.int32)
+
+    def update(state, rollout, key):
+        del key
+        state = RecorderState(params=state.params, last=rollout, updates=state.updates + 1)
+        return state, {"reward_sum": jnp.sum(rollout.reward)}
+
+    return rljax.Agent(init=init, act=act, update=update)

@@ -1,0 +1,178 @@
+"""The training driver: transitions, episode statistics, stopping, reproducibility, vmap."""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import make_recorder
+
+import rljax
+from rljax import dqn
+
+
+def _recorder_run(env_id, num_envs, rollout_len, total, log, **kw):
+    env, params = rljax.make(env_id)
+    agent = make_recorder(rollout_len, num_envs, rljax.env_spec(env, params).obs_shape)
+    config = rljax.TrainConfig(
+        total_env_steps=total,
+        num_envs=num_envs,
+        rollout_len=rollout_len,
+        log_env_steps=log,
+        eval_episodes=3,
+        **kw,
+    )
+    train = jax.jit(rljax.make_train(agent, env, params, config))
+    return train(jax.random.key(0), None)
+
+
+def test_truncation_bootstraps_and_keeps_final_observation():
+    # Probe-Truncation-v0: 5 steps of reward 1, then the time limit; never terminates.
+    out = _recorder_run("Probe-Truncation-v0", num_envs=2, rollout_len=7, total=14, log=14)
+    last = out.state.agent.last  # the second rollout: steps 8..14 of each environment
+    np.testing.assert_array_equal(last.discount, 1.0)  # truncation is not termination
+    done = np.asarray(last.done)[:, 0]
+    # Environment steps 8..14: the second episode ends at step 10 (index 2 of the rollout).
+    np.testing.assert_array_equal(done, [False, False, True, False, False, False, False])
+
+
+def test_termination_zeroes_discount():
+    out = _recorder_run("Probe-Bandit-v0", num_envs=3, rollout_len=2, total=12, log=6)
+    last = out.state.agent.last
+    np.testing.assert_array_equal(last.discount, 0.0)
+    np.testing.assert_array_equal(last.done, True)
+    # next_obs is the observation the step produced, not the reset observation after it.
+    np.testing.assert_array_equal(np.asarray(last.next_obs), np.asarray(last.obs))
+
+
+def test_final_observation_is_pre_reset_on_cartpole():
+    out = _recorder_run("CartPole-v1", num_envs=4, rollout_len=60, total=240, log=240)
+    last = out.state.agent.last
+    obs, next_obs, done = map(np.asarray, (last.obs, last.next_obs, last.done))
+    # Always pushing right, the pole falls within 60 steps in every environment.
+    assert done.any(axis=0).all()
+    t, b = np.nonzero(done)
+    # After a termination the pole angle is past the threshold in next_obs...
+    assert (np.abs(next_obs[t, b, 2]) > 0.2094).all()
+    # ...and the following observation is a fresh reset (small state), not next_obs.
+    follow = t + 1 < obs.shape[0]
+    assert (np.abs(obs[t[follow] + 1, b[follow]]) <= 0.05).all()
+    np.testing.assert_array_equal(np.asarray(last.discount)[t, b], 0.0)
+
+
+def test_episode_statistics_count_completed_episodes_only():
+    # log every 2 steps: the first two chunks complete no 5-step episode -> NaN, not 0.
+    out = _recorder_run("Probe-Truncation-v0", num_envs=1, rollout_len=1, total=20, log=2)
+    m = jax.tree.map(np.asarray, out.metrics)
+    np.testing.assert_array_equal(m["env_steps"], np.arange(2, 21, 2))
+    np.testing.assert_array_equal(m["episodes"], [0, 0, 1, 0, 1, 0, 0, 1, 0, 1])
+    assert np.isnan(m["episode_return_mean"][:2]).all()
+    ended = m["episodes"] > 0
+    np.testing.assert_array_equal(m["episode_return_mean"][ended], 5.0)
+    np.testing.assert_array_equal(m["episode_length_mean"][ended], 5.0)
+    np.testing.assert_array_equal(m["reward_sum"], 1.0)  # agent metrics: mean per update
+    np.testing.assert_array_equal(out.eval_returns, 5.0)  # greedy episodes end at the limit
+
+
+def test_stop_criterion_records_exact_step_and_halts_at_chunk_end():
+    out = _recorder_run(
+        "Probe-Truncation-v0",
+        num_envs=1,
+        rollout_len=1,
+        total=100,
+        log=4,
+        stop_return=4.5,
+        stop_window=3,
+    )
+    # The third episode completes at step 15; its chunk ends at step 16.
+    assert int(out.state.stop_step) == 15
+    assert int(out.state.env_steps) == 16
+    steps = np.asarray(out.metrics["env_steps"])
+    np.testing.assert_array_equal(steps[:4], [4, 8, 12, 16])
+    np.testing.assert_array_equal(steps[4:], -1)  # chunks never run
+    assert np.isnan(np.asarray(out.metrics["episode_return_mean"])[4:]).all()
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="num_envs"):
+        rljax.TrainConfig(num_envs=0)
+    with pytest.raises(ValueError, match="log_env_steps=10 must be a multiple"):
+        rljax.TrainConfig(total_env_steps=100, num_envs=4, log_env_steps=10)
+    with pytest.raises(ValueError, match="total_env_steps=105"):
+        rljax.TrainConfig(total_env_steps=105, log_env_steps=10)
+    with pytest.raises(ValueError, match="stop_return"):
+        rljax.TrainConfig(stop_return=float("nan"))
+
+
+# --- DQN through the driver: reproducibility and vmap ------------------------------------
+
+SMALL = rljax.TrainConfig(total_env_steps=1_200, num_envs=2, log_env_steps=400, eval_episodes=4)
+HP = dqn.DQNHParams(learning_starts=200.0, target_update_period=50.0)
+
+
+@pytest.fixture(scope="module")
+def small_dqn():
+    env, params = rljax.make("CartPole-v1")
+    agent = dqn.make_dqn(
+        dqn.DQNConfig(hidden_sizes=(16,), buffer_size=500), rljax.env_spec(env, params)
+    )
+    train = chex.assert_max_traces(rljax.make_train(agent, env, params, SMALL), n=2)
+    return jax.jit(train), jax.jit(jax.vmap(train))
+
+
+def test_output_shapes(small_dqn):
+    train, _ = small_dqn
+    out = train(jax.random.key(1), HP)
+    assert out.eval_returns.shape == (4,)
+    for name, values in out.metrics.items():
+        assert values.shape == (SMALL.num_chunks,), name
+    assert {"loss", "q_mean", "epsilon", "episode_return_mean"} <= set(out.metrics)
+    assert out.state.obs.shape == (2, 4)
+    assert int(out.state.env_steps) == SMALL.total_env_steps
+    assert out.state.agent.buffer.data.obs.shape == (500, 4)
+
+
+def test_same_key_same_result_different_keys_differ(small_dqn):
+    train, _ = small_dqn
+    a = train(jax.random.key(3), HP)
+    b = train(jax.random.key(3), HP)
+    c = train(jax.random.key(4), HP)
+    chex.assert_trees_all_equal(a, b)
+    assert not np.array_equal(
+        a.state.agent.params["params"]["Dense_0"]["kernel"],
+        c.state.agent.params["params"]["Dense_0"]["kernel"],
+    )
+
+
+def test_vmapped_seed_equals_unbatched_run(small_dqn):
+    train, vtrain = small_dqn
+    keys = jax.random.split(jax.random.key(7), 3)
+    lrs = jnp.array([1e-3, 3e-3, 1e-2])
+    hps = dataclasses.replace(rljax.tile_hparams(HP, 3), learning_rate=lrs)
+    batched = vtrain(keys, hps)
+    for i in range(3):
+        single = train(keys[i], dataclasses.replace(HP, learning_rate=float(lrs[i])))
+        chex.assert_trees_all_close(
+            jax.tree.map(operator.itemgetter(i), batched.state.agent.params),
+            single.state.agent.params,
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        np.testing.assert_array_equal(batched.metrics["episodes"][i], single.metrics["episodes"])
+    # The three learning rates really gave three different runs.
+    kernels = batched.state.agent.params["params"]["Dense_0"]["kernel"]
+    assert not np.allclose(kernels[0], kernels[1])
+
+
+def test_no_retracing_across_calls(small_dqn):
+    train, vtrain = small_dqn
+    for seed in range(3):  # assert_max_traces(n=2) allows one trace for jit, one for vmap
+        train(jax.random.key(seed), dataclasses.replace(HP, gamma=0.9 + 0.01 * seed))
+    keys = jax.random.split(jax.random.key(0), 2)
+    vtrain(keys, rljax.tile_hparams(HP, 2))
+    vtrain(keys, rljax.tile_hparams(dataclasses.replace(HP, learning_rate=5e-4), 2))
