@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rljax.types import Agent, AgentState, Array, Key, Metrics, PyTree, Transition
 
@@ -358,5 +359,14 @@ def _blank(dtype: Any) -> Any:
 
 
 def tile_hparams(hparams: Any, n: int) -> Any:
-    """Stack `n` copies of `hparams` (leaves become `[n, ...]`) for `jax.vmap(train)`."""
-    return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n, *jnp.shape(x))), hparams)
+    """Stack `n` copies of `hparams` (leaves become `[n, ...]`) for `jax.vmap(train)`.
+
+    Leaves get plain (not weakly typed) dtypes, so batches built from Python numbers and from
+    arrays hit the same compiled program.
+    """
+
+    def tile(x):
+        x = jnp.asarray(np.asarray(x))
+        return jnp.broadcast_to(x, (n, *x.shape))
+
+    return jax.tree.map(tile, hparams)
