@@ -297,43 +297,46 @@ class Preset(NamedTuple):
     train: TrainConfig
 
 
+_COURSE_CONFIG = DQNConfig(
+    hidden_sizes=(24, 24), kernel_init="he_uniform", buffer_size=2_000, batch_size=64
+)
+_COURSE_HPARAMS = DQNHParams(
+    learning_rate=1e-3,
+    gamma=0.99,
+    epsilon_start=1.0,
+    epsilon_end=0.01,
+    epsilon_decay=0.999,
+    learning_starts=1_000.0,
+    target_update_period=0.0,
+    target_update_on_done=1.0,
+    tau=1.0,
+    double_dqn=0.0,
+    huber=0.0,
+    max_grad_norm=math.inf,
+    terminal_reward=-100.0,
+)
+
 PRESETS: dict[str, Preset] = {
-    # Solves CartPole-v1 on every seed we measure (benchmarks/dqn_cartpole.py).
-    "default": Preset(
-        config=DQNConfig(),
-        hparams=DQNHParams(),
-        train=TrainConfig(total_env_steps=100_000, num_envs=1, rollout_len=1, log_env_steps=1_000),
-    ),
-    # The course script: Keras DQN, 24-24 ReLU He-uniform, MSE, Adam 1e-3, epsilon 1.0 *
-    # 0.999 per training step down to 0.01, batch 64, memory 2,000, learning from 1,000
-    # samples, one gradient step per environment step, target copied at the end of each
-    # episode, -100 when the pole falls, stop once the last 10 scores average above 490.
+    # The course script, for CartPole-v1: Keras DQN, 24-24 ReLU He-uniform, MSE, Adam 1e-3,
+    # epsilon 1.0 * 0.999 per training step down to 0.01, batch 64, memory 2,000, learning
+    # from 1,000 samples, one gradient step per environment step, target copied at the end
+    # of each episode, -100 when the pole falls, stop once the last 10 scores average > 490.
     "lecture": Preset(
-        config=DQNConfig(
-            hidden_sizes=(24, 24), kernel_init="he_uniform", buffer_size=2_000, batch_size=64
-        ),
-        hparams=DQNHParams(
-            learning_rate=1e-3,
-            gamma=0.99,
-            epsilon_start=1.0,
-            epsilon_end=0.01,
-            epsilon_decay=0.999,
-            learning_starts=1_000.0,
-            target_update_period=0.0,
-            target_update_on_done=1.0,
-            tau=1.0,
-            double_dqn=0.0,
-            huber=0.0,
-            max_grad_norm=math.inf,
-            terminal_reward=-100.0,
-        ),
+        config=_COURSE_CONFIG,
+        hparams=_COURSE_HPARAMS,
         train=TrainConfig(
-            total_env_steps=150_000,
-            num_envs=1,
-            rollout_len=1,
-            log_env_steps=250,
-            stop_return=490.0,
-            stop_window=10,
+            total_env_steps=150_000, log_env_steps=250, stop_return=490.0, stop_window=10
+        ),
+    ),
+    # CartPole-v1, solved on every seed we measured (benchmarks/dqn_cartpole.py): the course
+    # recipe with a stricter stopping rule, a sustained mean over the last 20 episodes.
+    # Of the variants we swept, the course's squared loss with the -100 failure reward learned
+    # fastest; the Huber loss with that reward never learned (its gradient ignores the -100).
+    "default": Preset(
+        config=_COURSE_CONFIG,
+        hparams=_COURSE_HPARAMS,
+        train=TrainConfig(
+            total_env_steps=100_000, log_env_steps=250, stop_return=490.0, stop_window=20
         ),
     ),
 }

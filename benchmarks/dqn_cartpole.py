@@ -1,0 +1,191 @@
+"""DQN on CartPole-v1: solve rate, wall time, vmap scaling, compile time, peers.
+
+    python benchmarks/dqn_cartpole.py                 # ours only (about 3 minutes on 2 cores)
+    python benchmarks/dqn_cartpole.py --peers         # also rejax and the PyTorch course port
+                                                      # (bash benchmarks/peers/setup.sh first)
+
+Prints a table and writes `benchmarks/results/dqn_cartpole.json`. Every ratio is measured in
+this one run, since the machine is shared and noisy:
+  * default preset, 1 seed and `--seeds` seeds vmapped: compile and training seconds, the
+    8-seed / 1-seed wall-time ratio, each seed's greedy return (32 episodes);
+  * raw gymnax CartPole-v1 stepping at the same batch (random actions), as the ceiling that
+    training throughput is compared with;
+  * the lecture preset for `--lecture-seeds` seeds in one call, until every seed met the
+    course's stopping rule (or the step limit);
+  * with `--peers`: rejax 0.1.3's DQN (1 and `--seeds` seeds) and a per-step PyTorch port of
+    the course script (1 seed), each in its own virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import rljax
+from rljax import dqn
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed_train(preset: dqn.Preset, seeds: int, seed: int = 0) -> dict:
+    """Compile and run `jit(vmap(train))` for `seeds` seeds; return timings and results."""
+    env, env_params = rljax.make("CartPole-v1")
+    agent = dqn.make_dqn(preset.config, rljax.env_spec(env, env_params))
+    train = rljax.make_train(agent, env, env_params, preset.train)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+    hparams = rljax.tile_hparams(preset.hparams, seeds)
+    t0 = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(keys, hparams).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(compiled(keys, hparams))
+    train_s = time.perf_counter() - t0
+    eval_mean = np.asarray(out.eval_returns).mean(axis=1)
+    steps = np.asarray(out.state.env_steps)
+    stop = np.asarray(out.state.stop_step)
+    return {
+        "seeds": seeds,
+        "compile_seconds": round(compile_s, 2),
+        "train_seconds": round(train_s, 2),
+        "wall_seconds": round(compile_s + train_s, 2),
+        "env_steps_per_seed": steps.tolist(),
+        "env_steps_per_second": round(float(steps.sum()) / train_s),
+        "eval_return_per_seed": eval_mean.round(1).tolist(),
+        "seeds_at_least_475": int((eval_mean >= 475).sum()),
+        "stop_step_per_seed": stop.tolist(),
+    }
+
+
+def raw_env_throughput(batch: int, steps: int = 20_000) -> float:
+    """Env steps per second of gymnax CartPole-v1 with random actions, `batch` envs."""
+    env, params = rljax.make("CartPole-v1")
+
+    def run(key):
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, batch), params)
+
+        def step(carry, key):
+            state, total = carry
+            k_act, k_step = jax.random.split(key)
+            action = jax.random.randint(k_act, (batch,), 0, 2)
+            _, state, reward, *_ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_step, batch), state, action, params
+            )
+            return (state, total + reward.sum()), None
+
+        n = steps // batch
+        return jax.lax.scan(step, (state, 0.0), jax.random.split(key, n))[0][1]
+
+    f = jax.jit(run).lower(jax.random.key(0)).compile()
+    jax.block_until_ready(f(jax.random.key(1)))
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(jax.random.key(2)))
+    return (steps // batch) * batch / (time.perf_counter() - t0)
+
+
+def run_peer(venv: str, script: str, *args: str) -> dict | None:
+    python = HERE / "peers" / venv / "bin" / "python"
+    if not python.exists():
+        print(f"  (skipped: {python} missing; run bash benchmarks/peers/setup.sh)")
+        return None
+    cmd = [str(python), str(HERE / "peers" / script), *args]
+    print("  $", " ".join(cmd[1:]), flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"  (failed: {done.stderr.strip().splitlines()[-1:]})")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--lecture-seeds", type=int, default=64)
+    parser.add_argument("--peers", action="store_true")
+    parser.add_argument("--out", default=str(HERE / "results" / "dqn_cartpole.json"))
+    args = parser.parse_args()
+
+    default = dqn.preset("default")
+    print(f"DQN default preset, {default.train.total_env_steps:,} env steps per seed")
+    one = timed_train(default, 1)
+    print(f"  1 seed:  compile {one['compile_seconds']} s, train {one['train_seconds']} s")
+    many = timed_train(default, args.seeds)
+    print(
+        f"  {args.seeds} seeds: compile {many['compile_seconds']} s, train {many['train_seconds']}"
+        f" s, greedy returns {many['eval_return_per_seed']}"
+    )
+    batch = default.train.num_envs
+    raw_one = raw_env_throughput(batch)
+    raw_many = raw_env_throughput(batch * args.seeds)
+    lecture = dqn.preset("lecture")
+    print(f"DQN lecture preset, {args.lecture_seeds} seeds, until every seed stopped")
+    lec = timed_train(lecture, args.lecture_seeds)
+    stops = np.array(lec["stop_step_per_seed"])
+    lec["seeds_stopped"] = int((stops >= 0).sum())
+    lec["median_stop_step"] = float(np.median(stops[stops >= 0])) if (stops >= 0).any() else None
+    print(
+        f"  compile {lec['compile_seconds']} s, train {lec['train_seconds']} s, "
+        f"{lec['seeds_stopped']}/{args.lecture_seeds} met the stopping rule "
+        f"(median step {lec['median_stop_step']})"
+    )
+
+    results = {
+        "command": "python benchmarks/dqn_cartpole.py" + (" --peers" if args.peers else ""),
+        "machine": {
+            "platform": platform.platform(),
+            "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()],
+        },
+        "versions": {"rljax": rljax.__version__, "jax": jax.__version__},
+        "default_1_seed": one,
+        f"default_{args.seeds}_seeds": many,
+        "vmap_wall_ratio": round(many["train_seconds"] / one["train_seconds"], 2),
+        "raw_env_steps_per_second": {
+            f"batch_{batch}": round(raw_one),
+            f"batch_{batch * args.seeds}": round(raw_many),
+        },
+        "training_over_raw_env": {
+            "1_seed": round(one["env_steps_per_second"] / raw_one, 4),
+            f"{args.seeds}_seeds": round(many["env_steps_per_second"] / raw_many, 4),
+        },
+        f"lecture_{args.lecture_seeds}_seeds": lec,
+    }
+
+    if args.peers:
+        print("peers")
+        steps = str(default.train.total_env_steps)
+        rejax_one = run_peer(".venv-rejax", "rejax_dqn.py", "--seeds", "1", "--steps", steps)
+        rejax_many = run_peer(
+            ".venv-rejax", "rejax_dqn.py", "--seeds", str(args.seeds), "--steps", steps
+        )
+        torch_lec = run_peer(".venv-torch", "torch_lecture_dqn.py", "--seed", "0")
+        results["peers"] = {
+            "rejax_1_seed": rejax_one,
+            f"rejax_{args.seeds}_seeds": rejax_many,
+            "torch_lecture_1_seed": torch_lec,
+        }
+        if rejax_many:
+            rejax_wall = rejax_many["compile_seconds"] + rejax_many["train_seconds"]
+            results[f"wall_ratio_ours_over_rejax_{args.seeds}_seeds"] = round(
+                many["wall_seconds"] / rejax_wall, 3
+            )
+        if torch_lec:
+            results[f"wall_ratio_lecture_{args.lecture_seeds}_seeds_over_torch_1_seed"] = round(
+                lec["wall_seconds"] / torch_lec["train_seconds"], 3
+            )
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if "ratio" in k or "over" in k}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

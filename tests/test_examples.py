@@ -1,0 +1,43 @@
+"""The newcomer's script runs end to end (tiny settings) and reloads what it saved."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dqn_cartpole_example_runs_saves_and_reloads(tmp_path):
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "dqn_cartpole.py"),
+        "--seeds", "2",
+        "--steps", "2000",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "greedy returns identical" in done.stdout
+    assert "seed" in done.stdout and "compile" in done.stdout
+    for name in ("curve.png", "params.ckpt", "results.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["env_steps_per_seed"] == [2000, 2000]
+    assert len(results["eval_return_per_seed"]) == 2
+
+
+def test_bad_steps_flag_is_reported(tmp_path):
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "dqn_cartpole.py"),
+        "--steps",
+        "1234",
+        "--out",
+        str(tmp_path),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "--steps 1234" in done.stderr
