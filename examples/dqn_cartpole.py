@@ -22,7 +22,7 @@ import numpy as np
 import rljax
 from rljax import checkpoint, dqn
 from rljax.plotting import plot_learning_curves
-from rljax.runner import print_progress, run
+from rljax.runner import compiled, eval_keys, print_progress, run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,12 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # Save the trained parameters, reload them into fresh agents, evaluate again.
     params_path = checkpoint.save(out / "params.ckpt", result.state.agent.params)
-    fresh = jax.vmap(trainer.init)(keys, hparams).agent
+    init, _, evaluate = compiled(trainer)
+    fresh = init(keys, hparams).agent
     reloaded = fresh._replace(params=checkpoint.load(params_path, fresh.params))
-    eval_key = jax.random.fold_in(keys[0], 1)
-    again = np.asarray(
-        jax.jit(jax.vmap(trainer.evaluate))(reloaded, jax.random.split(eval_key, args.seeds))
-    )
+    again = np.asarray(evaluate(reloaded, eval_keys(keys)))
     same = np.array_equal(again, result.eval_returns)
 
     steps = np.asarray(result.state.env_steps)

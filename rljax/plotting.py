@@ -8,11 +8,26 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def curve_stats(env_steps: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Mean, min and max over seeds of per-chunk returns `[S, C]`, ignoring NaN (chunks in
-    which a seed completed no episode). Returns `(x [C], mean, low, high)`, NaN where no seed
-    completed an episode."""
+def smooth(returns: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over the last `window` chunks of each row of `[S, C]`,
+    ignoring NaN (a chunk without a completed episode); NaN where the window holds none."""
+    valid = ~np.isnan(returns)
+    csum = np.cumsum(np.where(valid, returns, 0.0), axis=-1)
+    ccount = np.cumsum(valid, axis=-1)
+    pad = lambda a: np.concatenate([np.zeros_like(a[..., :window]), a[..., :-window]], -1)  # noqa: E731
+    total, count = csum - pad(csum), ccount - pad(ccount)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def curve_stats(
+    env_steps: np.ndarray, returns: np.ndarray, window: int = 1
+) -> tuple[np.ndarray, ...]:
+    """Mean, min and max over seeds of per-chunk returns `[S, C]` (smoothed over `window`
+    chunks), ignoring NaN (chunks in which a seed completed no episode, or after it stopped).
+    Returns `(x [C], mean, low, high)`, NaN where no seed has data."""
     x = np.nanmax(np.where(env_steps < 0, np.nan, env_steps), axis=0)
+    ran = env_steps >= 0
+    returns = np.where(ran, smooth(returns, window) if window > 1 else returns, np.nan)
     valid = ~np.isnan(returns)
     count = valid.sum(axis=0)
     safe = np.where(valid, returns, 0.0)
@@ -29,7 +44,8 @@ def plot_learning_curves(
     reference: float | None = None,
 ) -> None:
     """Save a PNG: for each label, `(env_steps [S, C], episode_return_mean [S, C])`, the
-    mean over seeds as a line and the min-max spread as a band."""
+    mean over seeds as a line and the min-max spread as a band, each seed's curve first
+    smoothed over about 2% of the run. A seed that stopped leaves the mean from then on."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,10 +53,12 @@ def plot_learning_curves(
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, (steps, returns) in runs.items():
-        x, mean, low, high = curve_stats(np.asarray(steps, float), np.asarray(returns, float))
+        steps, returns = np.asarray(steps, float), np.asarray(returns, float)
+        window = max(1, returns.shape[-1] // 50)
+        x, mean, low, high = curve_stats(steps, returns, window)
         keep = ~np.isnan(mean) & ~np.isnan(x)
         n = np.asarray(returns).shape[0]
-        (line,) = ax.plot(x[keep], mean[keep], label=f"{label} (mean of {n})")
+        (line,) = ax.plot(x[keep], mean[keep], label=f"{label} (mean, min-max of {n} seeds)")
         ax.fill_between(x[keep], low[keep], high[keep], color=line.get_color(), alpha=0.2)
     if reference is not None:
         ax.axhline(reference, color="grey", linestyle="--", linewidth=1)

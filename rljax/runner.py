@@ -7,6 +7,7 @@ that metrics leave the device per chunk instead of accumulating on it.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +42,17 @@ class RunResult(NamedTuple):
     train_seconds: float
 
 
+@functools.cache
+def compiled(trainer: Trainer) -> tuple[Callable, Callable, Callable]:
+    """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
+    `evaluate`, built once per trainer so that repeated runs and evaluations reuse them."""
+    return (
+        jax.jit(jax.vmap(trainer.init)),
+        jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0),
+        jax.jit(jax.vmap(trainer.evaluate)),
+    )
+
+
 def run(
     trainer: Trainer,
     keys: Key,
@@ -55,11 +67,10 @@ def run(
     the first key).
     """
     config = trainer.config
-    init = jax.jit(jax.vmap(trainer.init))
-    state = init(keys, hparams)
+    init, run_chunk, evaluate = compiled(trainer)
     t0 = time.perf_counter()
-    chunk_fn = jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0).lower(state).compile()
-    evaluate = jax.jit(jax.vmap(trainer.evaluate))
+    state = init(keys, hparams)
+    chunk_fn = run_chunk.lower(state).compile()
     compile_seconds = time.perf_counter() - t0
 
     rows: list[dict[str, np.ndarray]] = []
@@ -88,11 +99,17 @@ def run(
             break
     jax.block_until_ready(state)
     train_seconds = time.perf_counter() - t0
-    if eval_key is None:
-        eval_key = jax.random.fold_in(keys[0], 1)
-    eval_returns = np.asarray(evaluate(state.agent, jax.random.split(eval_key, len(keys))))
+    eval_returns = np.asarray(evaluate(state.agent, eval_keys(keys, eval_key)))
     metrics = {k: np.stack([r[k] for r in rows], axis=1) for k in rows[0]}
     return RunResult(state, metrics, eval_returns, compile_seconds, train_seconds)
+
+
+def eval_keys(keys: Key, eval_key: Key | None = None) -> Key:
+    """One evaluation key per run `[S]`: split from `eval_key`, by default a fold of the
+    first training key."""
+    if eval_key is None:
+        eval_key = jax.random.fold_in(keys[0], 1)
+    return jax.random.split(eval_key, len(keys))
 
 
 def _nanmean(x: np.ndarray) -> float:
