@@ -12,8 +12,9 @@ this one run, since the machine is shared and noisy:
     training throughput is compared with;
   * the lecture preset for `--lecture-seeds` seeds in one call, until every seed met the
     course's stopping rule (or the step limit);
-  * with `--peers`: rejax 0.1.3's DQN (1 and `--seeds` seeds) and a per-step PyTorch port of
-    the course script (1 seed), each in its own virtual environment.
+  * with `--peers`: rejax 0.1.3's DQN with its CartPole config (`--rejax-seeds`, default 1:
+    about 10 minutes a seed here) and a per-step PyTorch port of the course script (1 seed),
+    each in its own virtual environment (bash benchmarks/peers/setup.sh).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def timed_train(preset: dqn.Preset, seeds: int, seed: int = 0) -> dict:
         "wall_seconds": round(compile_s + train_s, 2),
         "env_steps_per_seed": steps.tolist(),
         "env_steps_per_second": round(float(steps.sum()) / train_s),
+        # The batch runs until its slowest seed stops: cost of one step of the whole batch.
+        "microseconds_per_batch_step": round(1e6 * train_s / float(steps.max()), 1),
         "eval_return_per_seed": eval_mean.round(1).tolist(),
         "seeds_at_least_475": int((eval_mean >= 475).sum()),
         "stop_step_per_seed": stop.tolist(),
@@ -108,6 +111,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--lecture-seeds", type=int, default=64)
     parser.add_argument("--peers", action="store_true")
+    parser.add_argument(
+        "--rejax-seeds", type=int, default=1, help="rejax seeds with --peers (slow: ~10 min each)"
+    )
     parser.add_argument("--out", default=str(HERE / "results" / "dqn_cartpole.json"))
     args = parser.parse_args()
 
@@ -146,6 +152,9 @@ def main() -> None:
         "default_1_seed": one,
         f"default_{args.seeds}_seeds": many,
         "vmap_wall_ratio": round(many["train_seconds"] / one["train_seconds"], 2),
+        "vmap_step_cost_ratio": round(
+            many["microseconds_per_batch_step"] / one["microseconds_per_batch_step"], 2
+        ),
         "raw_env_steps_per_second": {
             f"batch_{batch}": round(raw_one),
             f"batch_{batch * args.seeds}": round(raw_many),
@@ -159,22 +168,22 @@ def main() -> None:
 
     if args.peers:
         print("peers")
+        n = args.rejax_seeds
         steps = str(default.train.total_env_steps)
-        rejax_one = run_peer(".venv-rejax", "rejax_dqn.py", "--seeds", "1", "--steps", steps)
-        rejax_many = run_peer(
-            ".venv-rejax", "rejax_dqn.py", "--seeds", str(args.seeds), "--steps", steps
+        rejax = run_peer(
+            ".venv-rejax", "rejax_dqn.py", "--seeds", str(n), "--steps", steps, "--no-train-eval"
         )
         torch_lec = run_peer(".venv-torch", "torch_lecture_dqn.py", "--seed", "0")
-        results["peers"] = {
-            "rejax_1_seed": rejax_one,
-            f"rejax_{args.seeds}_seeds": rejax_many,
-            "torch_lecture_1_seed": torch_lec,
-        }
-        if rejax_many:
-            rejax_wall = rejax_many["compile_seconds"] + rejax_many["train_seconds"]
-            results[f"wall_ratio_ours_over_rejax_{args.seeds}_seeds"] = round(
+        results["peers"] = {f"rejax_{n}_seeds": rejax, "torch_lecture_1_seed": torch_lec}
+        if rejax:
+            rejax_wall = rejax["compile_seconds"] + rejax["train_seconds"]
+            results[f"wall_ratio_ours_{args.seeds}_seeds_over_rejax_{n}_seeds"] = round(
                 many["wall_seconds"] / rejax_wall, 3
             )
+            if n == 1:
+                results["wall_ratio_ours_1_seed_over_rejax_1_seed"] = round(
+                    one["wall_seconds"] / rejax_wall, 3
+                )
         if torch_lec:
             results[f"wall_ratio_lecture_{args.lecture_seeds}_seeds_over_torch_1_seed"] = round(
                 lec["wall_seconds"] / torch_lec["train_seconds"], 3
