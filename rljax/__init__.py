@@ -1,6 +1,6 @@
 """rljax: classic reinforcement-learning algorithms as small pure JAX functions."""
 
-from rljax import checkpoint, dqn, replay
+from rljax import checkpoint, dp, dqn, replay, tabular
 from rljax.driver import (
     RunState,
     TrainConfig,
@@ -24,6 +24,7 @@ __all__ = [
     "Trainer",
     "Transition",
     "checkpoint",
+    "dp",
     "dqn",
     "env_spec",
     "make",
@@ -32,5 +33,6 @@ __all__ = [
     "register",
     "registered_envs",
     "replay",
+    "tabular",
     "tile_hparams",
 ]

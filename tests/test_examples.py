@@ -41,3 +41,28 @@ def test_bad_steps_flag_is_reported(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0
     assert "--steps 1234" in done.stderr
+
+
+def test_gridworld_dp_example(tmp_path):
+    cmd = [sys.executable, str(ROOT / "examples" / "gridworld_dp.py"), "--out", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "policy stable after" in done.stdout
+    assert "max |V_policy_iteration - V_value_iteration| = 0.00e+00" in done.stdout
+    assert (tmp_path / "value_iteration.png").stat().st_size > 0
+    assert (tmp_path / "policy_iteration_1.png").stat().st_size > 0
+
+
+def test_gridworld_td_example(tmp_path):
+    cmd = [
+        sys.executable,
+        str(ROOT / "examples" / "gridworld_td.py"),
+        "--seeds", "4",
+        "--steps", "2000",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for label in ("TD(0)", "MC first-visit", "SARSA", "Q-learning", "DP optimum 0.590"):
+        assert label in done.stdout, label
+    assert (tmp_path / "curves.png").stat().st_size > 0
