@@ -151,29 +151,38 @@ class PredictionState(NamedTuple):
     updates: Array  # shape=(), int32
 
 
+def _prediction_policy(config: TabularConfig, policy: Array | None) -> Array:
+    S, A = config.num_states, config.num_actions
+    policy = jnp.full((S, A), 1.0 / A) if policy is None else policy
+    check_policy(policy, S, A)
+    return jnp.asarray(policy, jnp.float32)
+
+
+def _check_num_envs(name: str, num_envs: int, rollout: Transition) -> None:
+    got = rollout.done.shape[1]
+    if got != num_envs:
+        raise ValueError(f"{name} was built with num_envs={num_envs}, the driver runs {got}")
+
+
 def _policy_act(state: PredictionState, obs: Array, key: Key, greedy: bool = False) -> Array:
     probs = state.policy[obs]
     return _greedy(probs) if greedy else _sample(key, probs)
 
 
 def make_td_prediction(config: TabularConfig, policy: Array | None = None) -> Agent:
-    """TD(0) prediction of `policy` (`[S, A]`; uniform random by default).
-
-    `init(key, hparams, obs)`; the policy may also be given per run as
-    `hparams`-independent data by passing it here. Per transition:
+    """TD(0) prediction of `policy` (`[S, A]`, also the behaviour; uniform random by
+    default). Per transition, in time order:
     `V(s) <- V(s) + alpha * (r + gamma * discount * V(s') - V(s))` (S&B section 6.1).
     """
-    S, A = config.num_states, config.num_actions
-    if policy is None:
-        policy = jnp.full((S, A), 1.0 / A)
-    check_policy(policy, S, A)
+    S = config.num_states
+    policy = _prediction_policy(config, policy)
 
     def init(key: Key, hparams: TabularHParams, obs: Array) -> PredictionState:
         del key, obs
         hp = _hparams(hparams)
         return PredictionState(
             params=jnp.full((S,), hp.init_value),
-            policy=jnp.asarray(policy, jnp.float32),
+            policy=policy,
             hparams=hp,
             updates=jnp.int32(0),
         )
@@ -223,10 +232,8 @@ def make_mc_prediction(
     driver's `B`. An episode cut by the time limit is completed with the bootstrapped value
     `gamma * V(s_T)` of its final observation (a truncated return is not a Monte-Carlo one).
     """
-    S, A, B = config.num_states, config.num_actions, num_envs
-    if policy is None:
-        policy = jnp.full((S, A), 1.0 / A)
-    check_policy(policy, S, A)
+    S, B = config.num_states, num_envs
+    policy = _prediction_policy(config, policy)
 
     def init(key: Key, hparams: TabularHParams, obs: Array) -> MCState:
         del key, obs
@@ -234,7 +241,7 @@ def make_mc_prediction(
         zeros = jnp.zeros((B, S), jnp.float32)
         return MCState(
             params=jnp.full((S,), hp.init_value),
-            policy=jnp.asarray(policy, jnp.float32),
+            policy=policy,
             hparams=hp,
             trace=zeros,
             visits=zeros,
@@ -244,6 +251,7 @@ def make_mc_prediction(
 
     def update(state: MCState, rollout: Transition, key: Key):
         del key
+        _check_num_envs("make_mc_prediction", B, rollout)
         hp = state.hparams
         one_hot = jax.nn.one_hot  # [B] -> [B, S]
 
@@ -356,6 +364,7 @@ def make_sarsa(config: TabularConfig, num_envs: int = 1, expected: bool = False)
     """
 
     def update(state: ControlState, rollout: Transition, key: Key):
+        _check_num_envs("make_sarsa", num_envs, rollout)
         hp = state.hparams
         eps = epsilon_at(hp, state.updates)
         # Transitions to apply now: the pending one (if any), then all but the last.

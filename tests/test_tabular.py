@@ -142,3 +142,13 @@ def test_bad_policy():
         tabular.make_td_prediction(config, jnp.ones((2, 3)) / 3)
     with pytest.raises(ValueError, match="summing to one"):
         tabular.make_mc_prediction(config, 1, jnp.array([[0.5, 0.6], [0.5, 0.5]]))
+
+
+def test_num_envs_mismatch_is_reported():
+    config = tabular.TabularConfig(num_states=2, num_actions=2)
+    hp = tabular.TabularHParams()
+    for agent in (tabular.make_mc_prediction(config, num_envs=2), tabular.make_sarsa(config, 2)):
+        state = agent.init(jax.random.key(0), hp, jnp.int32(0))
+        roll = _rollout([0], [0], [1], [1], [1], [0])  # one environment
+        with pytest.raises(ValueError, match="num_envs=2, the driver runs 1"):
+            agent.update(state, roll, jax.random.key(1))
