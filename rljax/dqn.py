@@ -70,8 +70,8 @@ class DQNHParams:
         linearly; it stays there afterwards.
       learning_rate_decay_steps: length of the linear decay (0: constant `learning_rate`).
       gamma: discount factor in [0, 1].
-      epsilon_start, epsilon_end, epsilon_decay: exploration rate
-        `max(epsilon_end, epsilon_start * epsilon_decay ** gradient_steps_taken)`.
+      epsilon, epsilon_end, epsilon_decay: exploration rate, from `epsilon` at the start,
+        `max(epsilon_end, epsilon * epsilon_decay ** gradient_steps_taken)`.
       learning_starts: gradient steps begin once the memory holds this many transitions.
       target_update_period: copy every this many updates (0: never by period).
       target_update_on_done: 1.0 to also copy whenever an episode ends (the course's rule).
@@ -87,7 +87,7 @@ class DQNHParams:
     learning_rate_end: float = 1e-3
     learning_rate_decay_steps: float = 0.0
     gamma: float = 0.99
-    epsilon_start: float = 1.0
+    epsilon: float = 1.0
     epsilon_end: float = 0.05
     epsilon_decay: float = 0.9995
     learning_starts: float = 1_000.0
@@ -105,7 +105,7 @@ class DQNHParams:
         check("learning_rate_end", low=0.0)
         check("learning_rate_decay_steps", low=0.0, integer=True)
         check("gamma", low=0.0, high=1.0)
-        check("epsilon_start", low=0.0, high=1.0)
+        check("epsilon", low=0.0, high=1.0)
         check("epsilon_end", low=0.0, high=1.0)
         check("epsilon_decay", low=0.0, high=1.0)
         check("learning_starts", low=0.0, integer=True)
@@ -149,8 +149,8 @@ def q_learning_target(
 
 
 def epsilon_at(hparams: DQNHParams, gradient_steps: Array) -> Array:
-    """`max(epsilon_end, epsilon_start * epsilon_decay ** gradient_steps)`."""
-    decayed = hparams.epsilon_start * hparams.epsilon_decay ** gradient_steps.astype(jnp.float32)
+    """`max(epsilon_end, epsilon * epsilon_decay ** gradient_steps)`."""
+    decayed = hparams.epsilon * hparams.epsilon_decay ** gradient_steps.astype(jnp.float32)
     return jnp.maximum(hparams.epsilon_end, decayed)
 
 
@@ -306,7 +306,7 @@ _COURSE_CONFIG = DQNConfig(
 _COURSE_HPARAMS = DQNHParams(
     learning_rate=1e-3,
     gamma=0.99,
-    epsilon_start=1.0,
+    epsilon=1.0,
     epsilon_end=0.01,
     epsilon_decay=0.999,
     learning_starts=1_000.0,

@@ -33,7 +33,7 @@ def test_q_learning_target_checks_ranks():
 
 
 def test_epsilon_schedule_and_greedy_sampling():
-    hp = dqn.DQNHParams(epsilon_start=1.0, epsilon_end=0.1, epsilon_decay=0.5)
+    hp = dqn.DQNHParams(epsilon=1.0, epsilon_end=0.1, epsilon_decay=0.5)
     hp = jax.tree.map(jnp.float32, hp)
     eps = [float(dqn.epsilon_at(hp, jnp.int32(n))) for n in (0, 1, 2, 10)]
     assert eps == pytest.approx([1.0, 0.5, 0.25, 0.1])
