@@ -1,0 +1,69 @@
+"""The host-side runner's cost: a chunked run into a folder against one jitted `train` call.
+
+    python benchmarks/runner_overhead.py      # about a minute on 2 cores
+
+Both run the same DQN experiment (default preset without its stopping rule, 4 seeds,
+20,000 steps, 80 chunks of 250 steps). The runner adds, per chunk, a host round trip, one
+`metrics.csv` row per seed and progress output, and a checkpoint every 10 chunks. Prints
+and writes `benchmarks/results/runner_overhead.json`. Both are warmed up first, so
+compile time is excluded from both.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+
+import rljax
+from rljax import experiment, runner
+
+HERE = Path(__file__).resolve().parent
+SEEDS = 4
+
+
+def main() -> None:
+    exp = experiment.make_experiment(
+        "dqn", "CartPole-v1", overrides={"total_env_steps": "20000", "stop_return": "none"}
+    )
+    train = rljax.make_train(
+        experiment.ALGOS["dqn"].build(exp.config, *rljax.make("CartPole-v1"), exp.train),
+        *rljax.make("CartPole-v1"),
+        exp.train,
+    )
+    keys = jax.random.split(jax.random.key(0), SEEDS)
+    hparams = rljax.tile_hparams(exp.hparams, SEEDS)
+    one_call = jax.jit(jax.vmap(train)).lower(keys, hparams).compile()
+    jax.block_until_ready(one_call(keys, hparams))  # warm
+    t0 = time.perf_counter()
+    jax.block_until_ready(one_call(keys, hparams))
+    single = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # A complete warm-up run: compiles chunk and evaluation, imports matplotlib.
+        runner.run_in_folder(exp, Path(tmp) / "warm", SEEDS, checkpoint_every=10)
+        t0 = time.perf_counter()
+        summary = runner.run_in_folder(exp, Path(tmp) / "run", SEEDS, checkpoint_every=10)
+        chunked = time.perf_counter() - t0 - summary["compile_seconds"]
+    results = {
+        "command": "python benchmarks/runner_overhead.py",
+        "seeds": SEEDS,
+        "env_steps_per_seed": 20_000,
+        "chunks": exp.train.num_chunks,
+        "one_jitted_call_seconds": round(single, 3),
+        "runner_seconds_incl_eval_and_files": round(chunked, 3),
+        "runner_train_loop_seconds": summary["train_seconds"],
+        "overhead_ratio_train_loop": round(summary["train_seconds"] / single, 3),
+        "overhead_ratio_total": round(chunked / single, 3),
+    }
+    print(json.dumps(results, indent=2))
+    out = HERE / "results" / "runner_overhead.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
