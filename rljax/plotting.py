@@ -25,7 +25,10 @@ def curve_stats(
     """Mean, min and max over seeds of per-chunk returns `[S, C]` (smoothed over `window`
     chunks), ignoring NaN (chunks in which a seed completed no episode, or after it stopped).
     Returns `(x [C], mean, low, high)`, NaN where no seed has data."""
-    x = np.nanmax(np.where(env_steps < 0, np.nan, env_steps), axis=0)
+    steps = np.where(env_steps < 0, np.nan, env_steps)  # -1: chunk not run (seed stopped)
+    ran_any = ~np.isnan(steps).all(axis=0)
+    x = np.full(steps.shape[1], np.nan)
+    x[ran_any] = np.nanmax(steps[:, ran_any], axis=0)
     ran = env_steps >= 0
     returns = np.where(ran, smooth(returns, window) if window > 1 else returns, np.nan)
     valid = ~np.isnan(returns)
