@@ -8,7 +8,7 @@ from typing import Any
 import gymnax
 from gymnax.environments import spaces
 
-from rljax.envs import gridworld, probes
+from rljax.envs import gridworld, pacman, probes
 from rljax.types import EnvSpec
 
 _REGISTRY: dict[str, Callable[[], Any]] = {}
@@ -56,7 +56,7 @@ def env_spec(env: Any, env_params: Any) -> EnvSpec:
     return EnvSpec(obs_shape=obs_shape, num_actions=int(space.n))
 
 
-for _id, _factory in {**probes.PROBES, **gridworld.GRIDWORLDS}.items():
+for _id, _factory in {**probes.PROBES, **gridworld.GRIDWORLDS, **pacman.PACMAN}.items():
     register(_id, _factory)
 
 __all__ = ["env_spec", "make", "register", "registered_envs"]
