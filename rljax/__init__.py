@@ -1,6 +1,6 @@
 """rljax: classic reinforcement-learning algorithms as small pure JAX functions."""
 
-from rljax import checkpoint, dp, dqn, replay, tabular
+from rljax import checkpoint, deep_sarsa, dp, dqn, replay, tabular
 from rljax.driver import (
     RunState,
     TrainConfig,
@@ -24,6 +24,7 @@ __all__ = [
     "Trainer",
     "Transition",
     "checkpoint",
+    "deep_sarsa",
     "dp",
     "dqn",
     "env_spec",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import rljax
-from rljax import dqn, tabular
+from rljax import deep_sarsa, dqn, tabular
 from rljax.driver import TrainConfig, Trainer, make_trainer
 from rljax.types import Agent
 
@@ -64,6 +64,21 @@ ALGOS: dict[str, Algo] = {
         "CartPole-v1",
         {name: Preset(*p) for name, p in dqn.PRESETS.items()},
         lambda config, env, params, train: dqn.make_dqn(config, rljax.env_spec(env, params)),
+    ),
+    "deep_sarsa": Algo(
+        "deep_sarsa",
+        "Deep SARSA: online semi-gradient SARSA with an MLP, no replay, no target (S&B 10.1)",
+        "Pacman-v0",
+        {
+            "default": Preset(
+                deep_sarsa.DeepSARSAConfig(),
+                deep_sarsa.DeepSARSAHParams(),
+                TrainConfig(total_env_steps=50_000, log_env_steps=1_000, eval_episodes=1),
+            )
+        },
+        lambda config, env, params, train: deep_sarsa.make_deep_sarsa(
+            dataclasses.replace(config, num_envs=train.num_envs), rljax.env_spec(env, params)
+        ),
     ),
     "q_learning": Algo(
         "q_learning",
