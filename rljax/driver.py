@@ -370,3 +370,33 @@ def tile_hparams(hparams: Any, n: int) -> Any:
         return jnp.broadcast_to(x, (n, *x.shape))
 
     return jax.tree.map(tile, hparams)
+
+
+def greedy_episode(
+    agent: Agent, env: Any, env_params: Any, agent_state: AgentState, key: Key, max_steps: int
+) -> tuple[PyTree, Array, Array]:
+    """Play one greedy episode (unbatched) and record it, e.g. to render it.
+
+    Steps with `env.step_env` (no auto-reset), so the last recorded state is the one the
+    episode ended in. Returns `(states, rewards, length)`: the states before each step and
+    after the last, stacked `[max_steps + 1, ...]` and frozen once the episode ended; the
+    rewards `[max_steps]` (0 after the end); the number of steps the episode took.
+    """
+    k_reset, key = jax.random.split(key)
+    obs, state = env.reset(k_reset, env_params)
+
+    def step(carry, k):
+        obs, state, done = carry
+        k_act, k_step = jax.random.split(k)
+        action = agent.act(agent_state, obs[None], k_act, greedy=True)[0]
+        obs2, state2, reward, terminated, _ = env.step_env(k_step, state, action, env_params)
+        ended = done | terminated | env.is_truncated(state2, env_params)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(done, b, a), new, old)  # noqa: E731
+        carry = (keep(obs2, obs), keep(state2, state), ended)
+        return carry, (state, jnp.where(done, 0.0, reward), ~done)
+
+    (_, last, _), (states, rewards, alive) = jax.lax.scan(
+        step, (obs, state, jnp.bool_(False)), jax.random.split(key, max_steps)
+    )
+    states = jax.tree.map(lambda s, x: jnp.concatenate([s, x[None]]), states, last)
+    return states, rewards, jnp.sum(alive)

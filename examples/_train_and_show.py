@@ -1,0 +1,62 @@
+"""Shared by the Pacman examples: train an algorithm for several seeds, plot, animate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import rljax
+from rljax import experiment
+from rljax.plotting import plot_learning_curves
+from rljax.runner import print_progress, run
+
+
+def parse(description: str, default_env: str, envs: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--env", default=default_env, choices=envs)
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=None, help="env steps per seed (preset's)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    return args
+
+
+def train_and_show(algo: str, preset: str, args: argparse.Namespace) -> None:
+    overrides = {} if args.steps is None else {"total_env_steps": str(args.steps)}
+    exp = experiment.make_experiment(algo, args.env, preset, overrides)
+    out = Path(args.out or f"runs/{algo}_{args.env}")
+    out.mkdir(parents=True, exist_ok=True)
+    keys = jax.random.split(jax.random.key(0), args.seeds)
+    print(f"{algo} on {args.env}: {args.seeds} seeds x {exp.train.total_env_steps:,} steps")
+    result = run(exp.trainer, keys, rljax.tile_hparams(exp.hparams, args.seeds), print_progress())
+    greedy = result.eval_returns.mean(axis=1)
+    for i, g in enumerate(greedy):
+        print(f"  seed {i}: greedy return {g:7.2f}")
+    print(f"compile {result.compile_seconds:.1f} s, training {result.train_seconds:.1f} s")
+    m = result.metrics
+    plot_learning_curves(
+        {algo: (m["env_steps"], m["episode_return_mean"])},
+        out / "curve.png",
+        title=f"{algo} on {args.env}, {args.seeds} seeds",
+    )
+    env, params = rljax.make(args.env)
+    best = int(np.argmax(greedy))
+    agent_state = jax.tree.map(lambda x: x[best], result.state.agent)
+    limit = int(getattr(params, "max_steps_in_episode", 500))
+    agent = experiment.ALGOS[algo].build(exp.config, env, params, exp.train)
+    states, rewards, length = jax.jit(
+        lambda s, k: rljax.greedy_episode(agent, env, params, s, k, limit)
+    )(agent_state, jax.random.key(1))
+    n = int(length)
+    print(f"greedy episode of seed {best}: {n} steps, return {float(rewards.sum()):.2f}")
+    if hasattr(env, "render_episode"):
+        episode = jax.tree.map(lambda x: x[: n + 1], states)
+        print(
+            f"animation: {env.render_episode(episode, out / 'episode.gif', f'{algo}, seed {best}')}"
+        )
+    print(f"curve: {out / 'curve.png'}")
