@@ -28,6 +28,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from _common import raw_env_throughput
 
 import rljax
 from rljax import dqn
@@ -66,32 +67,6 @@ def timed_train(preset: dqn.Preset, seeds: int, seed: int = 0) -> dict:
     }
 
 
-def raw_env_throughput(batch: int, steps: int = 20_000) -> float:
-    """Env steps per second of gymnax CartPole-v1 with random actions, `batch` envs."""
-    env, params = rljax.make("CartPole-v1")
-
-    def run(key):
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, batch), params)
-
-        def step(carry, key):
-            state, total = carry
-            k_act, k_step = jax.random.split(key)
-            action = jax.random.randint(k_act, (batch,), 0, 2)
-            _, state, reward, *_ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_step, batch), state, action, params
-            )
-            return (state, total + reward.sum()), None
-
-        n = steps // batch
-        return jax.lax.scan(step, (state, 0.0), jax.random.split(key, n))[0][1]
-
-    f = jax.jit(run).lower(jax.random.key(0)).compile()
-    jax.block_until_ready(f(jax.random.key(1)))
-    t0 = time.perf_counter()
-    jax.block_until_ready(f(jax.random.key(2)))
-    return (steps // batch) * batch / (time.perf_counter() - t0)
-
-
 def run_peer(venv: str, script: str, *args: str) -> dict | None:
     python = HERE / "peers" / venv / "bin" / "python"
     if not python.exists():
@@ -127,8 +102,8 @@ def main() -> None:
         f" s, greedy returns {many['eval_return_per_seed']}"
     )
     batch = default.train.num_envs
-    raw_one = raw_env_throughput(batch)
-    raw_many = raw_env_throughput(batch * args.seeds)
+    raw_one = raw_env_throughput("CartPole-v1", batch)
+    raw_many = raw_env_throughput("CartPole-v1", batch * args.seeds)
     lecture = dqn.preset("lecture")
     print(f"DQN lecture preset, {args.lecture_seeds} seeds, until every seed stopped")
     lec = timed_train(lecture, args.lecture_seeds)

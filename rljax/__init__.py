@@ -1,6 +1,6 @@
 """rljax: classic reinforcement-learning algorithms as small pure JAX functions."""
 
-from rljax import checkpoint, deep_sarsa, dp, dqn, replay, tabular
+from rljax import checkpoint, deep_sarsa, dp, dqn, reinforce, replay, tabular
 from rljax.driver import (
     RunState,
     TrainConfig,
@@ -35,6 +35,7 @@ __all__ = [
     "make_trainer",
     "register",
     "registered_envs",
+    "reinforce",
     "replay",
     "tabular",
     "tile_hparams",

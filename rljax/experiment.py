@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import rljax
-from rljax import deep_sarsa, dqn, tabular
+from rljax import deep_sarsa, dqn, reinforce, tabular
 from rljax.driver import TrainConfig, Trainer, make_trainer
 from rljax.types import Agent
 
@@ -78,6 +78,18 @@ ALGOS: dict[str, Algo] = {
         },
         lambda config, env, params, train: deep_sarsa.make_deep_sarsa(
             dataclasses.replace(config, num_envs=train.num_envs), rljax.env_spec(env, params)
+        ),
+    ),
+    "reinforce": Algo(
+        "reinforce",
+        "REINFORCE: Monte-Carlo policy gradient with a learned baseline (S&B 13.3-13.4)",
+        "Pacman-v0",
+        {
+            "default": Preset(*reinforce.PRESETS["pacman"]),
+            **{name: Preset(*p) for name, p in reinforce.PRESETS.items()},
+        },
+        lambda config, env, params, train: reinforce.make_reinforce(
+            config, rljax.env_spec(env, params)
         ),
     ),
     "q_learning": Algo(

@@ -251,13 +251,17 @@ class Preset(NamedTuple):
 
 
 PRESETS: dict[str, Preset] = {
+    # Pacman-v0 (step limit 100): reaches the strawberry greedily on 7 of 8 seeds measured
+    # (the eighth learns to hide from the ghosts at return 0). The entropy bonus matters:
+    # without it, or at 0.01, 2 to 3 seeds of 8 settled on hiding.
     "pacman": Preset(
         config=ReinforceConfig(hidden_sizes=(32, 32), baseline=True),
-        hparams=ReinforceHParams(learning_rate=3e-3, gamma=0.95),
+        hparams=ReinforceHParams(learning_rate=3e-3, gamma=0.99, entropy_coef=0.1),
         train=TrainConfig(
-            total_env_steps=160_000, num_envs=16, rollout_len=100, log_env_steps=16_000
+            total_env_steps=320_000, num_envs=16, rollout_len=100, log_env_steps=16_000
         ),
     ),
+    # CartPole-v1 (step limit 500): greedy returns 439-500 on 4 of 4 seeds after 160k steps.
     "cartpole": Preset(
         config=ReinforceConfig(hidden_sizes=(32, 32), baseline=True),
         hparams=ReinforceHParams(learning_rate=3e-3, gamma=0.99),

@@ -66,3 +66,22 @@ def test_gridworld_td_example(tmp_path):
     for label in ("TD(0)", "MC first-visit", "SARSA", "Q-learning", "DP optimum 0.590"):
         assert label in done.stdout, label
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_pacman_examples(tmp_path):
+    runs = [
+        ("deep_sarsa_pacman.py", ["--seeds", "2", "--steps", "2000"], "episode.gif"),
+        ("reinforce_pacman.py", ["--seeds", "2", "--steps", "3200"], "episode.gif"),
+        ("reinforce_pacman.py", ["--env", "CartPole-v1", "--seeds", "2", "--steps", "8000"], None),
+    ]
+    for i, (script, flags, animation) in enumerate(runs):
+        out = tmp_path / str(i)
+        cmd = [sys.executable, str(ROOT / "examples" / script), *flags, "--out", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "seed 1: greedy return" in done.stdout
+        assert (out / "curve.png").stat().st_size > 0
+        if animation:
+            assert any(
+                p.suffix in (".gif", ".png") and p.name != "curve.png" for p in out.iterdir()
+            )
