@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rljax.dqn import epsilon_greedy
+from rljax.exploration import epsilon_at, epsilon_greedy
 from rljax.networks import MLP, check_kernel_init
 from rljax.types import Agent, Array, EnvSpec, Key, Metrics, Transition, check_values
 
@@ -91,12 +91,6 @@ def sarsa_target(r_t: Array, discount_t: Array, q_t: Array, a_t: Array, gamma: A
     (not the greedy one). `q_t: [A]`, the rest `[]`; returns `[]`."""
     chex.assert_rank([r_t, discount_t, q_t, a_t], [0, 0, 1, 0])
     return r_t + gamma * discount_t * q_t[a_t]
-
-
-def epsilon_at(hparams: DeepSARSAHParams, updates: Array) -> Array:
-    """`max(epsilon_end, epsilon * epsilon_decay ** updates)`."""
-    decayed = hparams.epsilon * hparams.epsilon_decay ** updates.astype(jnp.float32)
-    return jnp.maximum(hparams.epsilon_end, decayed)
 
 
 def make_deep_sarsa(config: DeepSARSAConfig, spec: EnvSpec) -> Agent:

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rljax.driver import TrainConfig
+from rljax.driver import Preset, TrainConfig, pick_preset
+from rljax.exploration import epsilon_at, epsilon_greedy
 from rljax.networks import MLP, check_kernel_init
 from rljax.replay import ReplayBuffer, replay_add, replay_init, replay_sample
 from rljax.types import Agent, Array, EnvSpec, Key, Metrics, Transition, check_values
@@ -148,12 +149,6 @@ def q_learning_target(
     return r_t + gamma * discount_t * q_t_target[greedy]
 
 
-def epsilon_at(hparams: DQNHParams, gradient_steps: Array) -> Array:
-    """`max(epsilon_end, epsilon * epsilon_decay ** gradient_steps)`."""
-    decayed = hparams.epsilon * hparams.epsilon_decay ** gradient_steps.astype(jnp.float32)
-    return jnp.maximum(hparams.epsilon_end, decayed)
-
-
 def learning_rate_at(hparams: DQNHParams, gradient_steps: Array) -> Array:
     """Linear from `learning_rate` to `learning_rate_end` over `learning_rate_decay_steps`."""
     steps = jnp.maximum(hparams.learning_rate_decay_steps, 1.0)
@@ -163,14 +158,6 @@ def learning_rate_at(hparams: DQNHParams, gradient_steps: Array) -> Array:
         0.0,
     )
     return hparams.learning_rate + frac * (hparams.learning_rate_end - hparams.learning_rate)
-
-
-def epsilon_greedy(key: Key, q: Array, epsilon: Array) -> Array:
-    """Sample actions `[B]` from Q-values `[B, A]`: uniform with probability epsilon."""
-    k_explore, k_random = jax.random.split(key)
-    explore = jax.random.uniform(k_explore, q.shape[:-1]) < epsilon
-    random = jax.random.randint(k_random, q.shape[:-1], 0, q.shape[-1])
-    return jnp.where(explore, random, jnp.argmax(q, axis=-1)).astype(jnp.int32)
 
 
 def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
@@ -292,14 +279,6 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
     return Agent(init=init, act=act, update=update)
 
 
-class Preset(NamedTuple):
-    """A named, complete DQN setting for one environment."""
-
-    config: DQNConfig
-    hparams: DQNHParams
-    train: TrainConfig
-
-
 _COURSE_CONFIG = DQNConfig(
     hidden_sizes=(24, 24), kernel_init="he_uniform", buffer_size=2_000, batch_size=64
 )
@@ -347,6 +326,4 @@ PRESETS: dict[str, Preset] = {
 
 def preset(name: str) -> Preset:
     """The preset called `name`; `ValueError` lists the known names."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown DQN preset {name!r}; known presets: {sorted(PRESETS)}")
-    return PRESETS[name]
+    return pick_preset(PRESETS, name, "DQN")

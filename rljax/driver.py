@@ -87,6 +87,22 @@ class TrainConfig:
         return self.total_env_steps // self.log_env_steps
 
 
+class Preset(NamedTuple):
+    """A complete, named setting of an algorithm: static config, traced hyperparameters,
+    driver settings."""
+
+    config: Any
+    hparams: Any
+    train: TrainConfig
+
+
+def pick_preset(presets: dict[str, Preset], name: str, label: str) -> Preset:
+    """`presets[name]`, or a `ValueError` naming `label` and listing the known presets."""
+    if name not in presets:
+        raise ValueError(f"unknown {label} preset {name!r}; known presets: {sorted(presets)}")
+    return presets[name]
+
+
 class RunState(NamedTuple):
     """Everything a run carries from one update to the next (one seed)."""
 

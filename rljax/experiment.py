@@ -15,16 +15,8 @@ from typing import Any, NamedTuple
 
 import rljax
 from rljax import deep_sarsa, dqn, reinforce, tabular
-from rljax.driver import TrainConfig, Trainer, make_trainer
+from rljax.driver import Preset, TrainConfig, Trainer, make_trainer
 from rljax.types import Agent
-
-
-class Preset(NamedTuple):
-    """A complete setting: static config, traced hyperparameters, driver settings."""
-
-    config: Any
-    hparams: Any
-    train: TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +54,7 @@ ALGOS: dict[str, Algo] = {
         "dqn",
         "DQN: replay memory, target network, epsilon-greedy (Mnih et al. 2015)",
         "CartPole-v1",
-        {name: Preset(*p) for name, p in dqn.PRESETS.items()},
+        dict(dqn.PRESETS),
         lambda config, env, params, train: dqn.make_dqn(config, rljax.env_spec(env, params)),
     ),
     "deep_sarsa": Algo(
@@ -85,8 +77,8 @@ ALGOS: dict[str, Algo] = {
         "REINFORCE: Monte-Carlo policy gradient with a learned baseline (S&B 13.3-13.4)",
         "Pacman-v0",
         {
-            "default": Preset(*reinforce.PRESETS["pacman"]),
-            **{name: Preset(*p) for name, p in reinforce.PRESETS.items()},
+            "default": reinforce.PRESETS["pacman"],
+            **reinforce.PRESETS,
         },
         lambda config, env, params, train: reinforce.make_reinforce(
             config, rljax.env_spec(env, params)

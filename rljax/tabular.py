@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from rljax.dp import check_policy
+from rljax.exploration import epsilon_at
 from rljax.types import Agent, Array, Key, Transition, check_values
 
 
@@ -291,12 +292,6 @@ class ControlState(NamedTuple):
     pending: Transition  # [B], SARSA only: the last transition, waiting for its next action
     has_pending: Array  # shape=(), bool
     updates: Array  # shape=(), int32
-
-
-def epsilon_at(hparams: TabularHParams, updates: Array) -> Array:
-    """`max(epsilon_end, epsilon * epsilon_decay ** updates)`."""
-    decayed = hparams.epsilon * hparams.epsilon_decay ** updates.astype(jnp.float32)
-    return jnp.maximum(hparams.epsilon_end, decayed)
 
 
 def _control_act(state: ControlState, obs: Array, key: Key, greedy: bool = False) -> Array:

@@ -116,7 +116,9 @@ def test_settings_errors_list_valid_names():
 def test_same_names_mean_the_same_thing_everywhere():
     for name in experiment.ALGOS:
         settings = experiment.settable(name)
-        assert {"learning_rate", "gamma", "epsilon", "num_envs"} <= set(settings), name
+        assert {"learning_rate", "gamma", "num_envs"} <= set(settings), name
+        if name != "reinforce":  # every epsilon-greedy agent (a policy gradient has none)
+            assert {"epsilon", "epsilon_end", "epsilon_decay"} <= set(settings), name
         assert all(meaning for _, meaning, _ in settings.values()), name
 
 
