@@ -180,3 +180,16 @@ def test_no_retracing_across_calls(small_dqn):
     keys = jax.random.split(jax.random.key(0), 3)
     vtrain(keys, rljax.tile_hparams(HP, 3))
     vtrain(keys, rljax.tile_hparams(dataclasses.replace(HP, learning_rate=5e-4), 3))
+
+
+def test_greedy_episode_records_one_episode_and_freezes_after_it():
+    env, params = rljax.make("Probe-Truncation-v0")  # 5 steps of reward 1, then the limit
+    agent = make_recorder(1, 1, rljax.env_spec(env, params).obs_shape)
+    agent_state = agent.init(jax.random.key(0), None, jnp.zeros((1,)))
+    states, rewards, length = jax.jit(
+        lambda s, k: rljax.greedy_episode(agent, env, params, s, k, 8)
+    )(agent_state, jax.random.key(1))
+    assert int(length) == 5
+    np.testing.assert_array_equal(rewards, [1, 1, 1, 1, 1, 0, 0, 0])
+    # States before each step, then the final state (time 5), frozen (no auto-reset).
+    np.testing.assert_array_equal(states.time, [0, 1, 2, 3, 4, 5, 5, 5, 5])
