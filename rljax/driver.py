@@ -30,10 +30,14 @@ class TrainConfig:
       log_env_steps: environment steps per chunk; each chunk gives one row of metrics and is
         the unit a host-side runner executes at a time.
       eval_episodes: greedy episodes run at the end of `train` (in parallel).
-      stop_return: if set, a seed stops training once the mean return of its last
-        `stop_window` completed episodes exceeds this value (checked after every update;
-        training halts at the end of that chunk and `stop_step` records the exact step).
-      stop_window: episodes in the stopping criterion's moving mean.
+      stop_return: if set, a seed stops training once the return that `stop_on` names
+        exceeds this value; training halts at the end of that chunk and `stop_step` records
+        the step at which the criterion was met.
+      stop_window: episodes in the `train` stopping criterion's moving mean.
+      stop_on: `train`: the mean return of the last `stop_window` completed training
+        episodes, checked after every update; `greedy`: the mean return of
+        `eval_episodes` greedy episodes run at the end of every chunk (also reported as the
+        `greedy_return` metric), for agents whose greedy policy lags their exploring one.
       max_eval_steps: safety bound on the length of an evaluation episode; defaults to the
         environment's `max_steps_in_episode`.
     """
@@ -45,6 +49,7 @@ class TrainConfig:
     eval_episodes: int = 32
     stop_return: float | None = None
     stop_window: int = 10
+    stop_on: str = "train"
     max_eval_steps: int | None = None
 
     def __post_init__(self) -> None:
@@ -71,6 +76,10 @@ class TrainConfig:
             )
         if self.stop_return is not None and not math.isfinite(self.stop_return):
             raise ValueError(f"TrainConfig.stop_return must be finite, got {self.stop_return!r}")
+        if self.stop_on not in ("train", "greedy"):
+            raise ValueError(
+                f"TrainConfig.stop_on must be 'train' or 'greedy', got {self.stop_on!r}"
+            )
         if self.max_eval_steps is not None and self.max_eval_steps < 1:
             raise ValueError(f"TrainConfig.max_eval_steps must be >= 1, got {self.max_eval_steps}")
 
@@ -235,7 +244,7 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
             )
         )
         state = state._replace(agent=agent_state, key=key)
-        if config.stop_return is not None:
+        if config.stop_return is not None and config.stop_on == "train":
             met = (state.num_episodes >= W) & (jnp.mean(state.recent_returns) > config.stop_return)
             first = met & ~state.stopped
             state = state._replace(
@@ -273,6 +282,16 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         }
         for name, total in acc.agent_metrics.items():
             metrics[name] = total / config.updates_per_chunk
+        if config.stop_return is not None and config.stop_on == "greedy":
+            key, k_eval = jax.random.split(state.key)
+            greedy = jnp.mean(evaluate(state.agent, k_eval))
+            met = greedy > config.stop_return
+            state = state._replace(
+                key=key,
+                stopped=state.stopped | met,
+                stop_step=jnp.where(met & ~state.stopped, state.env_steps, state.stop_step),
+            )
+            metrics["greedy_return"] = greedy
         return state, metrics
 
     def run_chunk(state: RunState) -> tuple[RunState, Metrics]:

@@ -98,6 +98,24 @@ def test_stop_criterion_records_exact_step_and_halts_at_chunk_end():
     assert np.isnan(np.asarray(out.metrics["episode_return_mean"])[4:]).all()
 
 
+def test_greedy_stop_criterion_evaluates_at_each_chunk_end():
+    # Greedy episodes of the truncation probe return 5: a threshold of 4.5 is met at the
+    # end of the first chunk, one of 5.5 never.
+    out = _recorder_run(
+        "Probe-Truncation-v0", num_envs=1, rollout_len=1, total=20, log=4, stop_return=4.5,
+        stop_on="greedy",
+    )  # fmt: skip
+    assert int(out.state.stop_step) == 4 and int(out.state.env_steps) == 4
+    assert float(out.metrics["greedy_return"][0]) == 5.0
+    assert np.isnan(out.metrics["greedy_return"][1:]).all()
+    out = _recorder_run(
+        "Probe-Truncation-v0", num_envs=1, rollout_len=1, total=20, log=4, stop_return=5.5,
+        stop_on="greedy",
+    )  # fmt: skip
+    assert int(out.state.stop_step) == -1 and int(out.state.env_steps) == 20
+    np.testing.assert_array_equal(out.metrics["greedy_return"], 5.0)
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="num_envs"):
         rljax.TrainConfig(num_envs=0)
@@ -107,6 +125,8 @@ def test_config_errors_name_the_field():
         rljax.TrainConfig(total_env_steps=105, log_env_steps=10)
     with pytest.raises(ValueError, match="stop_return"):
         rljax.TrainConfig(stop_return=float("nan"))
+    with pytest.raises(ValueError, match="stop_on must be 'train' or 'greedy', got 'eval'"):
+        rljax.TrainConfig(stop_on="eval")
 
 
 # --- DQN through the driver: reproducibility and vmap ------------------------------------
