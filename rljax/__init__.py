@@ -1,6 +1,6 @@
 """rljax: classic reinforcement-learning algorithms as small pure JAX functions."""
 
-from rljax import checkpoint, deep_sarsa, dp, dqn, reinforce, replay, tabular
+from rljax import a2c, a3c, checkpoint, deep_sarsa, dp, dqn, reinforce, replay, tabular
 from rljax.driver import (
     RunState,
     TrainConfig,
@@ -24,6 +24,8 @@ __all__ = [
     "TrainOutput",
     "Trainer",
     "Transition",
+    "a2c",
+    "a3c",
     "checkpoint",
     "deep_sarsa",
     "dp",

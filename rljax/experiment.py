@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import rljax
-from rljax import deep_sarsa, dqn, reinforce, tabular
+from rljax import a2c, a3c, deep_sarsa, dqn, reinforce, tabular
 from rljax.driver import Preset, TrainConfig, Trainer, make_trainer
 from rljax.types import Agent
 
@@ -83,6 +83,20 @@ ALGOS: dict[str, Algo] = {
         lambda config, env, params, train: reinforce.make_reinforce(
             config, rljax.env_spec(env, params)
         ),
+    ),
+    "a2c": Algo(
+        "a2c",
+        "A2C: advantage actor-critic, n-step returns or GAE, vectorised actors (Mnih et al. 2016)",
+        "CartPole-v1",
+        {"default": a2c.PRESETS["cartpole"], **a2c.PRESETS},
+        lambda config, env, params, train: a2c.make_a2c(config, rljax.env_spec(env, params)),
+    ),
+    "a3c": Algo(
+        "a3c",
+        "A3C: K actor-learners with stale local copies, updates applied in a seeded order",
+        "CartPole-v1",
+        {"default": a3c.PRESETS["cartpole"], **a3c.PRESETS},
+        lambda config, env, params, train: a3c.make_a3c(config, rljax.env_spec(env, params)),
     ),
     "q_learning": Algo(
         "q_learning",
