@@ -1,4 +1,5 @@
-"""Shared by the Pacman examples: train an algorithm for several seeds, plot, animate."""
+"""Shared by the Pacman and actor-critic examples: train an algorithm for several seeds,
+plot, animate."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ def train_and_show(algo: str, preset: str, args: argparse.Namespace) -> None:
     print(f"{algo} on {args.env}: {args.seeds} seeds x {exp.train.total_env_steps:,} steps")
     result = run(exp.trainer, keys, rljax.tile_hparams(exp.hparams, args.seeds), print_progress())
     greedy = result.eval_returns.mean(axis=1)
+    stop_steps = np.asarray(result.state.stop_step)
     for i, g in enumerate(greedy):
-        print(f"  seed {i}: greedy return {g:7.2f}")
+        stop = f", stopping rule met at step {stop_steps[i]:,}" if stop_steps[i] >= 0 else ""
+        print(f"  seed {i}: greedy return {g:7.2f}{stop}")
     print(f"compile {result.compile_seconds:.1f} s, training {result.train_seconds:.1f} s")
     m = result.metrics
     plot_learning_curves(

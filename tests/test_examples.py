@@ -85,3 +85,14 @@ def test_pacman_examples(tmp_path):
             assert any(
                 p.suffix in (".gif", ".png") and p.name != "curve.png" for p in out.iterdir()
             )
+
+
+def test_actor_critic_examples(tmp_path):
+    for script in ("a2c_cartpole.py", "a3c_cartpole.py"):
+        out = tmp_path / script
+        flags = ["--seeds", "2", "--steps", "5120", "--out", str(out)]
+        cmd = [sys.executable, str(ROOT / "examples" / script), *flags]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "seed 1: greedy return" in done.stdout
+        assert (out / "curve.png").stat().st_size > 0
