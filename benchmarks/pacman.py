@@ -28,7 +28,7 @@ SEEDS = 8
 
 def training_throughput(algo: str, preset: str, steps: int) -> tuple[float, int]:
     """Env steps per second (all seeds) of one compiled chunk of `steps` steps per seed."""
-    overrides = {"total_env_steps": str(steps), "log_env_steps": str(steps)}
+    overrides = {"total_env_steps": str(steps), "log_env_steps": str(steps), "stop_return": "none"}
     exp = experiment.make_experiment(algo, "Pacman-v0", preset, overrides)
     keys = jax.random.split(jax.random.key(0), SEEDS)
     state = jax.jit(jax.vmap(exp.trainer.init))(keys, rljax.tile_hparams(exp.hparams, SEEDS))
