@@ -353,14 +353,15 @@ PRESETS: dict[str, Preset] = {
     # CartPole-v1: 16 actors x 8 steps per update, Adam 1e-3, n-step returns (lambda = 1),
     # no advantage normalisation. Every 5,120 steps the greedy policy plays 32 episodes; a
     # seed stops once they average above 499. In a sweep of 16 seeds every seed stopped
-    # within 157k steps, and a fresh greedy evaluation gave >= 492 on each. Stopping on the
+    # within 157k steps, and a fresh greedy evaluation gave >= 492 on each; the benchmark's
+    # 8 seeds (other keys) stopped within 369k, hence the 614k budget. Stopping on the
     # training episodes instead (last 50 above 490) left 1-2 of 16 seeds with a greedy
     # return below 475: the sampling policy can balance while its argmax drifts off.
     "cartpole": Preset(
         config=A2CConfig(hidden_sizes=(64, 64)),
         hparams=A2CHParams(learning_rate=1e-3),
         train=TrainConfig(
-            total_env_steps=409_600,
+            total_env_steps=614_400,
             num_envs=16,
             rollout_len=8,
             log_env_steps=5_120,

@@ -197,7 +197,7 @@ PRESETS: dict[str, Preset] = {
         config=A3CConfig(hidden_sizes=(64, 64), num_learners=4),
         hparams=A3CHParams(learning_rate=1e-3, sync_every=1.0),
         train=TrainConfig(
-            total_env_steps=409_600,
+            total_env_steps=614_400,
             num_envs=16,
             rollout_len=8,
             log_env_steps=5_120,
