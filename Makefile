@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format bench install clean
@@ -22,7 +23,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 test: lint
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(WORKERS) $(ARGS)
 
 format: $(STAMP)
 	$(PY) -m ruff format .

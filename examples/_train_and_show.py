@@ -4,6 +4,7 @@ plot, animate."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -15,8 +16,15 @@ from rljax.plotting import plot_learning_curves
 from rljax.runner import print_progress, run
 
 
-def parse(description: str, default_env: str, envs: list[str]) -> argparse.Namespace:
+def parse(
+    description: str,
+    default_env: str,
+    envs: list[str],
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--env", default=default_env, choices=envs)
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=None, help="env steps per seed (preset's)")

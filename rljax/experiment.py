@@ -249,9 +249,17 @@ def _parse(name: str, text: str, default: Any) -> Any:
 
 
 def field_meanings(cls: type) -> dict[str, str]:
-    """One-line meanings of a config class's fields, read from its docstring's
-    `Attributes:` section (`name: meaning`, or `a, b, c: meaning` for several)."""
-    doc = inspect.getdoc(cls) or ""
+    """One-line meanings of a config class's fields, read from the `Attributes:` sections
+    of its docstring and its base classes' (`name: meaning`, or `a, b, c: meaning`)."""
+    meanings: dict[str, str] = {}
+    for base in reversed(cls.__mro__):  # a subclass documents only the fields it adds
+        if base is not object:
+            meanings.update(_attribute_docs(base.__doc__ or ""))
+    return meanings
+
+
+def _attribute_docs(doc: str) -> dict[str, str]:
+    doc = inspect.cleandoc(doc)
     meanings: dict[str, str] = {}
     section = doc.split("Attributes:", 1)[1] if "Attributes:" in doc else ""
     names: list[str] = []

@@ -129,12 +129,15 @@ def test_a3c_with_one_learner_equals_a2c_update_by_update():
     obs0 = jnp.zeros(3)
     s2 = agent2.init(jax.random.key(1), hp, obs0)
     s3 = agent3.init(jax.random.key(1), a3c.A3CHParams(learning_rate=0.05), obs0)
+    act2, act3, update2, update3 = map(
+        jax.jit, (agent2.act, agent3.act, agent2.update, agent3.update)
+    )
     for i in range(5):
         r = _rollout(jax.random.key(10 + i))
         k = jax.random.key(100 + i)
-        np.testing.assert_array_equal(agent2.act(s2, r.obs[0], k), agent3.act(s3, r.obs[0], k))
-        s2, m2 = agent2.update(s2, r, k)
-        s3, m3 = agent3.update(s3, r, k)
+        np.testing.assert_array_equal(act2(s2, r.obs[0], k), act3(s3, r.obs[0], k))
+        s2, m2 = update2(s2, r, k)
+        s3, m3 = update3(s3, r, k)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), s2.params, s3.params)
         for name in m2:
             np.testing.assert_allclose(m2[name], m3[name], rtol=1e-6)
@@ -144,13 +147,15 @@ def test_a3c_with_one_learner_equals_a2c_update_by_update():
 def _reference_a3c(params0, rollouts, K, sync_every, keys, hp):
     """A plain-Python A3C: explicit local copies, gradients applied one by one."""
     network = a2c.make_network(LINEAR, SPEC)
+    gradient = jax.jit(lambda p, r, hp: a2c.rollout_gradient(network, p, r, hp))
+    apply = jax.jit(a2c.apply_gradient)
     glob, opt = params0, a2c.init_opt_state(params0)
     local = [params0] * K
     for r, (rollout, key) in enumerate(zip(rollouts, keys, strict=True)):
         parts = [jax.tree.map(lambda x, k=k: jnp.split(x, K, axis=1)[k], rollout) for k in range(K)]
-        grads = [a2c.rollout_gradient(network, local[k], parts[k], hp)[0] for k in range(K)]
+        grads = [gradient(local[k], parts[k], hp)[0] for k in range(K)]
         for k in np.asarray(jax.random.permutation(key, K)):
-            glob, opt = a2c.apply_gradient(glob, opt, grads[k], hp)
+            glob, opt = apply(glob, opt, grads[k], hp)
         for k in range(K):
             if (r + 1 - k) % sync_every == 0:
                 local[k] = glob
@@ -167,8 +172,9 @@ def test_a3c_applies_stale_gradients_one_by_one(sync_every):
     rollouts = [_rollout(jax.random.key(20 + i)) for i in range(rounds)]
     keys = [jax.random.key(200 + i) for i in range(rounds)]
     staleness = []
+    update = jax.jit(agent.update)
     for rollout, key in zip(rollouts, keys, strict=True):
-        state, m = agent.update(state, rollout, key)
+        state, m = update(state, rollout, key)
         staleness.append(float(m["staleness"]))
     glob, local = _reference_a3c(params0, rollouts, K, sync_every, keys, state.hparams)
     close = lambda a, b: jax.tree.map(  # noqa: E731

@@ -33,8 +33,9 @@ def test_one_thread_is_a2c(cartpole):
     )
     trainer = make_trainer(agent, env, params, train)
     state = trainer.init(jax.random.split(key, 1)[0], a2c.A2CHParams(learning_rate=3e-3))
+    run_chunk = jax.jit(trainer.run_chunk)
     for _ in range(ROUNDS):
-        state, _ = trainer.run_chunk(state)
+        state, _ = run_chunk(state)
     jax.tree.map(
         lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6),
         result.params,
