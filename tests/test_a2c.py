@@ -205,6 +205,31 @@ def test_a3c_applies_stale_gradients_one_by_one(sync_every):
         assert max(diff) > 1e-4
 
 
+def test_a3c_vmaps_over_seeds_and_staleness():
+    # One compiled program trains two seeds with sync_every 1 and 3; each equals its
+    # unbatched run, and the staleness metric follows the traced sync_every.
+    env, params = rljax.make("CartPole-v1")
+    agent = a3c.make_a3c(
+        a3c.A3CConfig(hidden_sizes=(8,), num_learners=2), rljax.env_spec(env, params)
+    )
+    config = TrainConfig(total_env_steps=256, num_envs=4, rollout_len=4, log_env_steps=64)
+    train = make_train(agent, env, params, config)
+    keys = jax.random.split(jax.random.key(5), 2)
+    hps = rljax.tile_hparams(a3c.A3CHParams(), 2).replace(sync_every=jnp.array([1.0, 3.0]))
+    batched = jax.jit(jax.vmap(train))(keys, hps)
+    single = jax.jit(train)
+    for i, sync_every in enumerate((1.0, 3.0)):
+        one = single(keys[i], a3c.A3CHParams(sync_every=sync_every))
+        jax.tree.map(
+            lambda b, o, i=i: np.testing.assert_allclose(b[i], o, rtol=1e-5, atol=1e-6),
+            batched.state.agent.params,
+            one.state.agent.params,
+        )
+    staleness = np.asarray(batched.metrics["staleness"])  # [2 settings, 4 chunks]
+    np.testing.assert_allclose(staleness[0], 0.5)  # K = 2, refreshed every round
+    assert np.all(staleness[1] > 0.5)
+
+
 def test_a3c_learners_act_with_their_own_parameters():
     agent = a3c.make_a3c(a3c.A3CConfig(hidden_sizes=(), num_learners=2), SPEC)
     state = agent.init(jax.random.key(0), a3c.A3CHParams(), jnp.zeros(3))
