@@ -122,8 +122,8 @@ class A2CState(NamedTuple):
 
 
 class ActorCritic(nn.Module):
-    """`obs [..., *obs_shape] -> (logits [..., A], value [...])`; `value` alone via
-    `apply(..., method=ActorCritic.value)`."""
+    """`obs [..., *obs_shape] -> (logits [..., A], value [...])`; either alone via
+    `apply(..., method=ActorCritic.policy)` or `method=ActorCritic.value`."""
 
     hidden_sizes: tuple[int, ...]
     num_actions: int
@@ -158,6 +158,11 @@ class ActorCritic(nn.Module):
             h = self._features(x)
             return self.policy_head(h), self.value_head(h)[..., 0]
         return self.actor(x), self.critic(x)[..., 0]
+
+    def policy(self, x: Array) -> Array:
+        if self.shared_torso:
+            return self.policy_head(self._features(x))
+        return self.actor(x)
 
     def value(self, x: Array) -> Array:
         if self.shared_torso:
@@ -335,7 +340,7 @@ def make_a2c(config: A2CConfig, spec: EnvSpec) -> Agent:
         )
 
     def act(state: A2CState, obs: Array, key: Key, greedy: bool = False) -> Array:
-        logits, _ = network.apply(state.params, obs)
+        logits = network.apply(state.params, obs, method=ActorCritic.policy)
         return sample_actions(logits, key, greedy)
 
     def update(state: A2CState, rollout: Transition, key: Key) -> tuple[A2CState, Metrics]:

@@ -41,6 +41,7 @@ from rljax import a2c
 from rljax.a2c import (
     A2CConfig,
     A2CHParams,
+    ActorCritic,
     apply_gradient,
     init_opt_state,
     make_network,
@@ -129,9 +130,10 @@ def make_a3c(config: A3CConfig, spec: EnvSpec) -> Agent:
 
     def act(state: A3CState, obs: Array, key: Key, greedy: bool = False) -> Array:
         if greedy:
-            logits, _ = network.apply(state.params, obs)
+            logits = network.apply(state.params, obs, method=ActorCritic.policy)
         else:
-            logits, _ = jax.vmap(network.apply)(state.local_params, per_learner(obs, 0))
+            policy = lambda p, o: network.apply(p, o, method=ActorCritic.policy)  # noqa: E731
+            logits = jax.vmap(policy)(state.local_params, per_learner(obs, 0))
             logits = logits.reshape(obs.shape[0], -1)
         return sample_actions(logits, key, greedy)
 

@@ -24,7 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.a2c import apply_gradient, init_opt_state, make_network, rollout_gradient
+from rljax.a2c import (
+    ActorCritic,
+    apply_gradient,
+    init_opt_state,
+    make_network,
+    rollout_gradient,
+)
 from rljax.a2c import sample_actions as _sample
 from rljax.a3c import A3CConfig, A3CHParams
 from rljax.driver import TrainConfig, make_trainer
@@ -65,7 +71,7 @@ def _gradient_agent(config: A3CConfig, spec: EnvSpec) -> Agent:
         return _LearnerState(params, zeros(grads), hparams, zeros(metrics))
 
     def act(state: _LearnerState, obs: Array, key: Key, greedy: bool = False) -> Array:
-        logits, _ = network.apply(state.params, obs)
+        logits = network.apply(state.params, obs, method=ActorCritic.policy)
         return _sample(logits, key, greedy)
 
     def update(state: _LearnerState, rollout: Transition, key: Key):
