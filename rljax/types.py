@@ -84,6 +84,11 @@ def check_values(
         return
     if not is_concrete(value):
         return
+    if isinstance(value, jax.Array) and not _ready(value):
+        # An array still being computed is an output that JAX is unflattening into the
+        # dataclass inside a call; it came from validated inputs. Reading it here would
+        # wait on that call from within it (seen to deadlock) and would stall dispatch.
+        return
     arr = np.asarray(value)
     if arr.dtype == bool:
         return
@@ -103,3 +108,8 @@ def check_values(
             raise ValueError(f"{owner}.{name} must lie in {lo}{low}, {high}{hi}, got {v:g}")
         if integer and v != math.floor(v):
             raise ValueError(f"{owner}.{name} must be a whole number, got {v:g}")
+
+
+def _ready(x: jax.Array) -> bool:
+    is_ready = getattr(x, "is_ready", None)
+    return bool(x.is_fully_addressable and is_ready is not None and is_ready())

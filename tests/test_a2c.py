@@ -280,6 +280,13 @@ def test_bad_hyperparameters_are_named(cls, field, value):
         cls(**{field: value})
 
 
+def test_bad_values_in_arrays_are_named():
+    # A batch of settings as a computed JAX array is checked element by element.
+    lrs = jax.block_until_ready(jnp.array([1e-3, -1.0]))
+    with pytest.raises(ValueError, match=r"A2CHParams\.learning_rate .*got -1"):
+        a2c.A2CHParams(learning_rate=lrs)
+
+
 def test_bad_static_settings_are_named():
     with pytest.raises(ValueError, match=r"A3CConfig\.num_learners must be an integer >= 1"):
         a3c.A3CConfig(num_learners=0)
