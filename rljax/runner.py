@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,6 +25,7 @@ import numpy as np
 from rljax import checkpoint
 from rljax.driver import RunState, Trainer, tile_hparams
 from rljax.plotting import plot_learning_curves
+from rljax.sharding import runs_sharding, shard_runs
 from rljax.types import Key
 
 
@@ -51,13 +52,15 @@ class RunResult(NamedTuple):
 
 
 @functools.cache
-def compiled(trainer: Trainer) -> tuple[Callable, Callable, Callable]:
+def compiled(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, Callable]:
     """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
-    `evaluate`, built once per trainer so that repeated runs and evaluations reuse them."""
+    `evaluate`, built once per trainer so that repeated runs and evaluations reuse them.
+    With a `sharding` of the runs axis, every input and output is laid out by it."""
+    kw = {} if sharding is None else {"in_shardings": sharding, "out_shardings": sharding}
     return (
-        jax.jit(jax.vmap(trainer.init)),
-        jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0),
-        jax.jit(jax.vmap(trainer.evaluate)),
+        jax.jit(jax.vmap(trainer.init), **kw),
+        jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0, **kw),
+        jax.jit(jax.vmap(trainer.evaluate), **kw),
     )
 
 
@@ -67,15 +70,21 @@ def run(
     hparams: Any,
     on_chunk: Callable[[Progress], None] | None = None,
     eval_key: Key | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> RunResult:
     """Train `S` runs at once: `keys` `[S]`, `hparams` with leaves `[S, ...]`.
 
     Stops early once every seed met the trainer's stopping criterion (if it has one).
     Evaluates each seed's greedy policy at the end (`eval_key` defaults to a fold of
-    the first key).
+    the first key). With `devices` (e.g. `jax.devices()`), the runs are split evenly
+    across them (`rljax.sharding.shard_runs`); the results are the same.
     """
+    sharding = None
+    if devices is not None:
+        keys, hparams = shard_runs(keys, devices), shard_runs(hparams, devices)
+        sharding = runs_sharding(len(keys), devices)
     config = trainer.config
-    init, run_chunk, evaluate = compiled(trainer)
+    init, run_chunk, evaluate = compiled(trainer, sharding)
     t0 = time.perf_counter()
     state = init(keys, hparams)
     chunk_fn = run_chunk.lower(state).compile()
@@ -107,7 +116,10 @@ def run(
             break
     jax.block_until_ready(state)
     train_seconds = time.perf_counter() - t0
-    eval_returns = np.asarray(evaluate(state.agent, eval_keys(keys, eval_key)))
+    ekeys = eval_keys(keys, eval_key)
+    if sharding is not None:
+        ekeys = jax.device_put(ekeys, sharding)
+    eval_returns = np.asarray(evaluate(state.agent, ekeys))
     metrics = {k: np.stack([r[k] for r in rows], axis=1) for k in rows[0]}
     return RunResult(state, metrics, eval_returns, compile_seconds, train_seconds)
 
