@@ -34,7 +34,8 @@ from rljax.a2c import (
 from rljax.a2c import sample_actions as _sample
 from rljax.a3c import A3CConfig, A3CHParams
 from rljax.driver import TrainConfig, make_trainer
-from rljax.types import Agent, Array, EnvSpec, Key, Metrics, Transition
+from rljax.envs import env_spec
+from rljax.types import Agent, Array, EnvSpec, Key, Transition
 
 
 class ThreadedResult(NamedTuple):
@@ -53,7 +54,6 @@ class _LearnerState(NamedTuple):
     params: Any  # this learner's local copy
     grads: Any  # gradient of its last rollout, taken at `params`
     hparams: A3CHParams
-    metrics: Metrics
 
 
 def _gradient_agent(config: A3CConfig, spec: EnvSpec) -> Agent:
@@ -64,11 +64,7 @@ def _gradient_agent(config: A3CConfig, spec: EnvSpec) -> Agent:
     def init(key: Key, hparams: A3CHParams, obs: Array) -> _LearnerState:
         params = network.init(key, obs[None])
         hparams = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
-        grads, metrics = jax.eval_shape(
-            lambda p: rollout_gradient(network, p, _dummy_rollout(obs), hparams), params
-        )
-        zeros = lambda t: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), t)  # noqa: E731
-        return _LearnerState(params, zeros(grads), hparams, zeros(metrics))
+        return _LearnerState(params, jax.tree.map(jnp.zeros_like, params), hparams)
 
     def act(state: _LearnerState, obs: Array, key: Key, greedy: bool = False) -> Array:
         logits = network.apply(state.params, obs, method=ActorCritic.policy)
@@ -77,14 +73,9 @@ def _gradient_agent(config: A3CConfig, spec: EnvSpec) -> Agent:
     def update(state: _LearnerState, rollout: Transition, key: Key):
         del key
         grads, metrics = rollout_gradient(network, state.params, rollout, state.hparams)
-        return state._replace(grads=grads, metrics=metrics), metrics
+        return state._replace(grads=grads), metrics
 
     return Agent(init=init, act=act, update=update)
-
-
-def _dummy_rollout(obs: Array) -> Transition:
-    one = jnp.zeros((1, 1), jnp.float32)
-    return Transition(obs[None, None], one.astype(jnp.int32), one, one, obs[None, None], one > 0)
 
 
 def train_threaded(
@@ -113,8 +104,6 @@ def train_threaded(
     ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"train_threaded: {name} must be an integer >= 1, got {value!r}")
-    from rljax.envs import env_spec
-
     K = config.num_learners
     sync_every = round(float(hparams.sync_every))
     steps = envs_per_learner * rollout_len
