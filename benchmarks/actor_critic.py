@@ -27,8 +27,8 @@ import numpy as np
 from _common import raw_env_throughput
 
 import rljax
-from rljax import experiment
-from rljax.runner import run
+from rljax.run import registry
+from rljax.run.loop import run_batch
 
 HERE = Path(__file__).resolve().parent
 ACTORS = (1, 16, 256, 1024)
@@ -41,12 +41,12 @@ def training_throughput(algo: str, actors: int, steps: int) -> float:
         "num_envs": str(actors),
         "rollout_len": str(ROLLOUT),
         "total_env_steps": str(steps),
-        "log_env_steps": str(steps),
+        "chunk_env_steps": str(steps),
         "stop_return": "none",
     }
     if algo == "a3c":
         overrides["num_learners"] = str(min(4, actors))
-    exp = experiment.make_experiment(algo, "CartPole-v1", "cartpole", overrides)
+    exp = registry.make_experiment(algo, "CartPole-v1", "cartpole", overrides)
     keys = jax.random.split(jax.random.key(0), 1)
     state = jax.jit(jax.vmap(exp.trainer.init))(keys, rljax.tile_hparams(exp.hparams, 1))
     chunk = jax.jit(jax.vmap(exp.trainer.run_chunk)).lower(state).compile()
@@ -57,10 +57,10 @@ def training_throughput(algo: str, actors: int, steps: int) -> float:
 
 
 def time_to_solve(algo: str, seeds: int) -> dict:
-    exp = experiment.make_experiment(algo, "CartPole-v1", "cartpole")
+    exp = registry.make_experiment(algo, "CartPole-v1", "cartpole")
     keys = jax.random.split(jax.random.key(0), seeds)
     t0 = time.perf_counter()
-    result = run(exp.trainer, keys, rljax.tile_hparams(exp.hparams, seeds))
+    result = run_batch(exp.trainer, keys, rljax.tile_hparams(exp.hparams, seeds))
     total = time.perf_counter() - t0
     greedy = result.eval_returns.mean(axis=1)
     stop = np.asarray(result.state.stop_step)

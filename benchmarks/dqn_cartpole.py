@@ -40,7 +40,7 @@ def timed_train(preset: dqn.Preset, seeds: int, seed: int = 0) -> dict:
     """Compile and run `jit(vmap(train))` for `seeds` seeds; return timings and results."""
     env, env_params = rljax.make("CartPole-v1")
     agent = dqn.make_dqn(preset.config, rljax.env_spec(env, env_params))
-    train = rljax.make_train(agent, env, env_params, preset.train)
+    train = rljax.make_train(agent, env, env_params, preset.train_config)
     keys = jax.random.split(jax.random.key(seed), seeds)
     hparams = rljax.tile_hparams(preset.hparams, seeds)
     t0 = time.perf_counter()
@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     default = dqn.preset("default")
-    print(f"DQN default preset, {default.train.total_env_steps:,} env steps per seed")
+    print(f"DQN default preset, {default.train_config.total_env_steps:,} env steps per seed")
     one = timed_train(default, 1)
     print(f"  1 seed:  compile {one['compile_seconds']} s, train {one['train_seconds']} s")
     many = timed_train(default, args.seeds)
@@ -101,7 +101,7 @@ def main() -> None:
         f"  {args.seeds} seeds: compile {many['compile_seconds']} s, train {many['train_seconds']}"
         f" s, greedy returns {many['eval_return_per_seed']}"
     )
-    batch = default.train.num_envs
+    batch = default.train_config.num_envs
     raw_one = raw_env_throughput("CartPole-v1", batch)
     raw_many = raw_env_throughput("CartPole-v1", batch * args.seeds)
     lecture = dqn.preset("lecture")
@@ -144,7 +144,7 @@ def main() -> None:
     if args.peers:
         print("peers")
         n = args.rejax_seeds
-        steps = str(default.train.total_env_steps)
+        steps = str(default.train_config.total_env_steps)
         rejax = run_peer(
             ".venv-rejax", "rejax_dqn.py", "--seeds", str(n), "--steps", steps, "--no-train-eval"
         )

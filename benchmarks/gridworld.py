@@ -34,7 +34,7 @@ def jax_q_learning(seeds: int, steps: int) -> float:
     """Agent-steps per second of rljax Q-learning, `seeds` runs vmapped."""
     env, params = rljax.make("GridWorld-v0")
     agent = tabular.make_q_learning(tabular.TabularConfig.for_env(env, params))
-    config = rljax.TrainConfig(total_env_steps=steps, log_env_steps=steps, eval_episodes=1)
+    config = rljax.TrainConfig(total_env_steps=steps, chunk_env_steps=steps, eval_episodes=1)
     trainer = rljax.make_trainer(agent, env, params, config)
     keys = jax.random.split(jax.random.key(0), seeds)
     state = jax.jit(jax.vmap(trainer.init))(keys, rljax.tile_hparams(HP, seeds))

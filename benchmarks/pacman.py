@@ -20,7 +20,7 @@ import jax
 from _common import raw_env_throughput
 
 import rljax
-from rljax import experiment
+from rljax.run import registry
 
 HERE = Path(__file__).resolve().parent
 SEEDS = 8
@@ -28,15 +28,19 @@ SEEDS = 8
 
 def training_throughput(algo: str, preset: str, steps: int) -> tuple[float, int]:
     """Env steps per second (all seeds) of one compiled chunk of `steps` steps per seed."""
-    overrides = {"total_env_steps": str(steps), "log_env_steps": str(steps), "stop_return": "none"}
-    exp = experiment.make_experiment(algo, "Pacman-v0", preset, overrides)
+    overrides = {
+        "total_env_steps": str(steps),
+        "chunk_env_steps": str(steps),
+        "stop_return": "none",
+    }
+    exp = registry.make_experiment(algo, "Pacman-v0", preset, overrides)
     keys = jax.random.split(jax.random.key(0), SEEDS)
     state = jax.jit(jax.vmap(exp.trainer.init))(keys, rljax.tile_hparams(exp.hparams, SEEDS))
     chunk = jax.jit(jax.vmap(exp.trainer.run_chunk)).lower(state).compile()
     jax.block_until_ready(chunk(state))
     t0 = time.perf_counter()
     jax.block_until_ready(chunk(state))
-    return SEEDS * steps / (time.perf_counter() - t0), exp.train.num_envs
+    return SEEDS * steps / (time.perf_counter() - t0), exp.train_config.num_envs
 
 
 def main() -> None:
@@ -48,7 +52,7 @@ def main() -> None:
         print(f"{env_id:>12} raw steps/s: " + ", ".join(f"{b}: {r:,}" for b, r in rates.items()))
     training = {}
     for algo, preset in (("deep_sarsa", "default"), ("reinforce", "pacman")):
-        if algo not in experiment.ALGOS:
+        if algo not in registry.ALGOS:
             continue
         rate, num_envs = training_throughput(algo, preset, 16_000)  # a multiple of 16 x 100
         ceiling = raw_env_throughput("Pacman-v0", SEEDS * num_envs, 40_000)

@@ -19,21 +19,17 @@ from pathlib import Path
 import jax
 
 import rljax
-from rljax import experiment, runner
+from rljax.run import folders, registry
 
 HERE = Path(__file__).resolve().parent
 SEEDS = 4
 
 
 def main() -> None:
-    exp = experiment.make_experiment(
+    exp = registry.make_experiment(
         "dqn", "CartPole-v1", overrides={"total_env_steps": "20000", "stop_return": "none"}
     )
-    train = rljax.make_train(
-        experiment.ALGOS["dqn"].build(exp.config, *rljax.make("CartPole-v1"), exp.train),
-        *rljax.make("CartPole-v1"),
-        exp.train,
-    )
+    train = rljax.make_train(exp.agent, exp.env, exp.env_params, exp.train_config)
     keys = jax.random.split(jax.random.key(0), SEEDS)
     hparams = rljax.tile_hparams(exp.hparams, SEEDS)
     one_call = jax.jit(jax.vmap(train)).lower(keys, hparams).compile()
@@ -44,15 +40,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         # A complete warm-up run: compiles chunk and evaluation, imports matplotlib.
-        runner.run_in_folder(exp, Path(tmp) / "warm", SEEDS, checkpoint_every=10)
+        folders.run_in_folder(exp, Path(tmp) / "warm", SEEDS, checkpoint_every=10)
         t0 = time.perf_counter()
-        summary = runner.run_in_folder(exp, Path(tmp) / "run", SEEDS, checkpoint_every=10)
+        summary = folders.run_in_folder(exp, Path(tmp) / "run", SEEDS, checkpoint_every=10)
         chunked = time.perf_counter() - t0 - summary["compile_seconds"]
     results = {
         "command": "python benchmarks/runner_overhead.py",
         "seeds": SEEDS,
         "env_steps_per_seed": 20_000,
-        "chunks": exp.train.num_chunks,
+        "chunks": exp.train_config.num_chunks,
         "one_jitted_call_seconds": round(single, 3),
         "runner_seconds_incl_eval_and_files": round(chunked, 3),
         "runner_train_loop_seconds": summary["train_seconds"],

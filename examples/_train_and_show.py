@@ -11,9 +11,9 @@ import jax
 import numpy as np
 
 import rljax
-from rljax import experiment
-from rljax.plotting import plot_learning_curves
-from rljax.runner import print_progress, run
+from rljax.run import registry
+from rljax.run.loop import print_progress, run_batch
+from rljax.run.plotting import plot_learning_curves
 
 
 def parse(
@@ -37,12 +37,14 @@ def parse(
 
 def train_and_show(algo: str, preset: str, args: argparse.Namespace) -> None:
     overrides = {} if args.steps is None else {"total_env_steps": str(args.steps)}
-    exp = experiment.make_experiment(algo, args.env, preset, overrides)
+    exp = registry.make_experiment(algo, args.env, preset, overrides)
     out = Path(args.out or f"runs/{algo}_{args.env}")
     out.mkdir(parents=True, exist_ok=True)
     keys = jax.random.split(jax.random.key(0), args.seeds)
-    print(f"{algo} on {args.env}: {args.seeds} seeds x {exp.train.total_env_steps:,} steps")
-    result = run(exp.trainer, keys, rljax.tile_hparams(exp.hparams, args.seeds), print_progress())
+    print(f"{algo} on {args.env}: {args.seeds} seeds x {exp.train_config.total_env_steps:,} steps")
+    result = run_batch(
+        exp.trainer, keys, rljax.tile_hparams(exp.hparams, args.seeds), print_progress()
+    )
     greedy = result.eval_returns.mean(axis=1)
     stop_steps = np.asarray(result.state.stop_step)
     for i, g in enumerate(greedy):
@@ -55,11 +57,11 @@ def train_and_show(algo: str, preset: str, args: argparse.Namespace) -> None:
         out / "curve.png",
         title=f"{algo} on {args.env}, {args.seeds} seeds",
     )
-    env, params = rljax.make(args.env)
+    env, params = exp.env, exp.env_params
     best = int(np.argmax(greedy))
     agent_state = jax.tree.map(lambda x: x[best], result.state.agent)
     limit = int(getattr(params, "max_steps_in_episode", 500))
-    agent = experiment.ALGOS[algo].build(exp.config, env, params, exp.train)
+    agent = exp.agent
     states, rewards, length = jax.jit(
         lambda s, k: rljax.greedy_episode(agent, env, params, s, k, limit)
     )(agent_state, jax.random.key(1))

@@ -6,11 +6,11 @@ parameters, several seeds at once.
 
 Each round every learner computes a gradient at its own (possibly stale) copy of the
 parameters, and the gradients are applied to the global parameters one by one in a seeded
-order (see `rljax/a3c.py`). Each seed stops once its greedy policy averages above 499 over
+order (see `rljax/algos/a3c.py`). Each seed stops once its greedy policy averages above 499 over
 32 episodes; the script prints each seed's greedy return and writes `curve.png`.
 
 `--threaded` instead runs the 4 learners as real Python threads around one lock
-(`rljax.a3c_threaded`, one seed, not reproducible) and prints how stale the applied
+(`rljax.algos.a3c_threaded`, one seed, not reproducible) and prints how stale the applied
 gradients were and the greedy return of the global parameters.
 """
 
@@ -22,7 +22,7 @@ from _train_and_show import parse, train_and_show
 
 import rljax
 from rljax import a2c, a3c
-from rljax.a3c_threaded import train_threaded
+from rljax.algos.a3c_threaded import train_threaded
 
 
 def threaded(rounds: int) -> None:
@@ -36,8 +36,8 @@ def threaded(rounds: int) -> None:
         params,
         p.hparams,
         jax.random.key(0),
-        envs_per_learner=p.train.num_envs // learners,
-        rollout_len=p.train.rollout_len,
+        envs_per_learner=p.train_config.num_envs // learners,
+        rollout_len=p.train_config.rollout_len,
         rounds_per_learner=rounds,
     )
     stale = result.staleness
@@ -46,7 +46,7 @@ def threaded(rounds: int) -> None:
     order = "".join(str(k) for k in result.learner_of_step[:40])
     print(f"learners in the order their gradients arrived (first 40): {order}")
     agent = a2c.make_a2c(p.config, rljax.env_spec(env, params))
-    trainer = rljax.make_trainer(agent, env, params, p.train)
+    trainer = rljax.make_trainer(agent, env, params, p.train_config)
     state = a2c.A2CState(result.params, result.opt_state, None, None)
     greedy = jax.jit(trainer.evaluate)(state, jax.random.key(1))
     print(f"greedy return of the global parameters: {float(np.mean(greedy)):.1f} (32 episodes)")

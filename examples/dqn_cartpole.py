@@ -20,9 +20,10 @@ import jax
 import numpy as np
 
 import rljax
-from rljax import checkpoint, dqn
-from rljax.plotting import plot_learning_curves
-from rljax.runner import compiled, eval_keys, print_progress, run
+from rljax import dqn
+from rljax.run import checkpoint
+from rljax.run.loop import eval_keys, jitted, print_progress, run_batch
+from rljax.run.plotting import plot_learning_curves
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     preset = dqn.preset(args.preset)
-    train_config = preset.train
+    train_config = preset.train_config
     if args.steps is not None:
-        log = min(train_config.log_env_steps, args.steps)
+        chunk = min(train_config.chunk_env_steps, args.steps)
         try:
             train_config = dataclasses.replace(
-                train_config, total_env_steps=args.steps, log_env_steps=log
+                train_config, total_env_steps=args.steps, chunk_env_steps=chunk
             )
         except ValueError as e:
             sys.exit(f"--steps {args.steps}: {e}")
@@ -63,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         f"DQN ({args.preset}) on CartPole-v1: {args.seeds} seeds x "
         f"{train_config.total_env_steps:,} steps, {jax.default_backend()} backend"
     )
-    result = run(trainer, keys, hparams, on_chunk=print_progress())
+    result = run_batch(trainer, keys, hparams, on_chunk=print_progress())
 
     # Save the trained parameters, reload them into fresh agents, evaluate again.
     params_path = checkpoint.save(out / "params.ckpt", result.state.agent.params)
-    init, _, evaluate = compiled(trainer)
+    init, _, evaluate = jitted(trainer)
     fresh = init(keys, hparams).agent
     reloaded = fresh._replace(params=checkpoint.load(params_path, fresh.params))
     again = np.asarray(evaluate(reloaded, eval_keys(keys)))

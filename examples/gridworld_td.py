@@ -23,20 +23,19 @@ import numpy as np
 import rljax
 from rljax import dp, tabular
 from rljax.envs.gridworld import START, GridWorldParams, transition_model
-from rljax.runner import compiled
+from rljax.run.loop import chunk_loop, jitted
 
 
 def curve(agent, env, params, hparams, seeds, steps, measure):
     """Train `seeds` runs chunk by chunk; `measure(tables [seeds, ...])` after each chunk."""
-    config = rljax.TrainConfig(total_env_steps=steps, log_env_steps=steps // 40, eval_episodes=1)
+    config = rljax.TrainConfig(total_env_steps=steps, chunk_env_steps=steps // 40, eval_episodes=1)
     trainer = rljax.make_trainer(agent, env, params, config)
-    init, run_chunk, _ = compiled(trainer)
+    init, run_chunk, _ = jitted(trainer)
     state = init(jax.random.split(jax.random.key(0), seeds), rljax.tile_hparams(hparams, seeds))
     xs, ys = [0], [measure(np.asarray(state.agent.params))]
-    for _ in range(config.num_chunks):
-        state, metrics = run_chunk(state)
-        xs.append(int(np.asarray(metrics["env_steps"])[0]))
-        ys.append(measure(np.asarray(state.agent.params)))
+    for done in chunk_loop(run_chunk, state, trainer):
+        xs.append(int(done.row["env_steps"][0]))
+        ys.append(measure(np.asarray(done.state.agent.params)))
     return np.array(xs), np.array(ys)
 
 
@@ -52,7 +51,7 @@ def main() -> None:
     env, _ = rljax.make("GridWorld-v0")
 
     # Prediction: the uniform random policy; traps only pay -1.
-    pred = GridWorldParams(traps_terminal=0.0, max_steps_in_episode=200)
+    pred = GridWorldParams(traps_terminal=False, max_steps_in_episode=200)
     P, R, terminal = transition_model(env, pred)
     v_exact = np.asarray(
         dp.policy_evaluation(P, R, terminal, jnp.full((25, 4), 0.25), args.gamma)[0]
@@ -62,8 +61,8 @@ def main() -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for label, agent, lr in [
         ("TD(0)", tabular.make_td_prediction(cfg), 0.05),
-        ("MC first-visit", tabular.make_mc_prediction(cfg, 1, first_visit=True), 0.02),
-        ("MC every-visit", tabular.make_mc_prediction(cfg, 1, first_visit=False), 0.02),
+        ("MC first-visit", tabular.make_mc_prediction(cfg, first_visit=True), 0.02),
+        ("MC every-visit", tabular.make_mc_prediction(cfg, first_visit=False), 0.02),
     ]:
         hp = tabular.TabularHParams(learning_rate=lr, gamma=args.gamma)
         x, y = curve(agent, env, pred, hp, args.seeds, args.steps, rms)

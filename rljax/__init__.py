@@ -1,24 +1,36 @@
-"""rljax: classic reinforcement-learning algorithms as small pure JAX functions."""
+"""rljax: classic reinforcement-learning algorithms as small pure JAX functions.
 
-from rljax import a2c, a3c, checkpoint, deep_sarsa, dp, dqn, reinforce, replay, tabular
-from rljax.driver import (
+Layers (see docs/architecture.md): `rljax.core` (protocol, validation, driver,
+evaluation) < components (`losses`, `nets`, `optim`, `replay`, `exploration`, `pending`)
+< `rljax.algos` (one module per algorithm) ; `rljax.envs` ; `rljax.run` (registry, chunk
+loop, run folders, checkpoints, sharding, plotting, command line).
+"""
+
+from rljax import core, envs, exploration, losses, nets, optim, replay
+from rljax.algos import a2c, a3c, deep_sarsa, dp, dqn, reinforce, tabular
+from rljax.core import (
+    Agent,
+    EnvSpec,
+    Preset,
     RunState,
     TrainConfig,
     Trainer,
     TrainOutput,
+    Transition,
+    env_spec,
     greedy_episode,
     make_train,
     make_trainer,
     tile_hparams,
 )
-from rljax.envs import env_spec, make, register, registered_envs
-from rljax.types import Agent, EnvSpec, Transition
+from rljax.envs import make, register, registered_envs
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
     "EnvSpec",
+    "Preset",
     "RunState",
     "TrainConfig",
     "TrainOutput",
@@ -26,15 +38,20 @@ __all__ = [
     "Transition",
     "a2c",
     "a3c",
-    "checkpoint",
+    "core",
     "deep_sarsa",
     "dp",
     "dqn",
     "env_spec",
+    "envs",
+    "exploration",
     "greedy_episode",
+    "losses",
     "make",
     "make_train",
     "make_trainer",
+    "nets",
+    "optim",
     "register",
     "registered_envs",
     "reinforce",

@@ -1,7 +1,7 @@
-"""`python -m rljax ...`: see `rljax.cli`."""
+"""`python -m rljax ...`: see `rljax.run.cli`."""
 
 import sys
 
-from rljax.cli import main
+from rljax.run.cli import main
 
 sys.exit(main())

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rljax.types import Array, Key, PyTree
+from rljax.core.types import Array, Key, PyTree
 
 
 class ReplayBuffer(NamedTuple):

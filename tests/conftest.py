@@ -13,24 +13,26 @@ import rljax
 class RecorderState(NamedTuple):
     params: jax.Array  # unused: a constant action
     last: rljax.Transition  # the last rollout handed to `update`
-    updates: jax.Array
+    update_calls: jax.Array
 
 
 def make_recorder(rollout_len: int, num_envs: int, obs_shape: tuple[int, ...]) -> rljax.Agent:
-    """An agent that always takes action `params` and keeps the last rollout it was given."""
+    """An agent that always takes action `params` and keeps the last rollout it was given.
+
+    `init` receives the first observations `[num_envs, *obs_shape]`."""
 
     def init(key, hparams, obs):
         del key, hparams
         zeros = lambda *s, dtype=jnp.float32: jnp.zeros((rollout_len, num_envs, *s), dtype)  # noqa: E731
         last = rljax.Transition(
-            obs=zeros(*obs.shape),
+            obs=zeros(*obs.shape[1:]),
             action=zeros(dtype=jnp.int32),
             reward=zeros(),
             discount=zeros(),
-            next_obs=zeros(*obs.shape),
+            next_obs=zeros(*obs.shape[1:]),
             done=zeros(dtype=bool),
         )
-        return RecorderState(params=jnp.int32(0), last=last, updates=jnp.int32(0))
+        return RecorderState(params=jnp.int32(0), last=last, update_calls=jnp.int32(0))
 
     def act(state, obs, key, greedy=False):
         del key, greedy
@@ -38,7 +40,9 @@ def make_recorder(rollout_len: int, num_envs: int, obs_shape: tuple[int, ...]) -
 
     def update(state, rollout, key):
         del key
-        state = RecorderState(params=state.params, last=rollout, updates=state.updates + 1)
+        state = RecorderState(
+            params=state.params, last=rollout, update_calls=state.update_calls + 1
+        )
         return state, {"reward_sum": jnp.sum(rollout.reward)}
 
     return rljax.Agent(init=init, act=act, update=update)

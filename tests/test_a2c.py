@@ -11,94 +11,12 @@ import numpy as np
 import pytest
 
 import rljax
-from rljax import a2c, a3c, experiment, runner
-from rljax.driver import TrainConfig, make_train
-from rljax.types import Transition
+from rljax import a2c, a3c, optim
+from rljax.core import TrainConfig, make_train
+from rljax.core.types import Transition
+from rljax.run import loop, registry
 
 G = 0.5  # discount used in the hand-worked examples
-
-
-def _gae(rewards, discounts, dones, values, next_values, lam):
-    floats = [jnp.asarray(x, jnp.float32) for x in (rewards, discounts)]
-    vs = [jnp.asarray(x, jnp.float32) for x in (values, next_values)]
-    return a2c.gae_advantages(*floats, jnp.asarray(dones), *vs, jnp.float32(G), jnp.float32(lam))
-
-
-def test_n_step_returns_with_a_termination():
-    # Steps 0-1 are one episode that terminates at step 1; step 2 starts a new one and is
-    # the rollout's last step, so it bootstraps from V(s'_2) = 8.
-    values, next_values = [1.0, 2.0, 4.0], [2.0, 100.0, 8.0]  # V(s'_0) = V(s_1) = 2
-    adv, targets = _gae(
-        [1.0, 2.0, 3.0], [1.0, 0.0, 1.0], [False, True, False], values, next_values, 1.0
-    )
-    # G_1 = 2 (no bootstrap: V(s'_1) = 100 is ignored), G_0 = 1 + 0.5 * 2 = 2,
-    # G_2 = 3 + 0.5 * 8 = 7.
-    np.testing.assert_allclose(targets, [2.0, 2.0, 7.0], rtol=1e-6)
-    np.testing.assert_allclose(adv, [2.0 - 1.0, 2.0 - 2.0, 7.0 - 4.0], rtol=1e-6)
-
-
-def test_n_step_returns_with_a_truncation():
-    # Step 1 is cut by the time limit: it bootstraps from its true final observation
-    # (V(s'_1) = 6) and the return does not run on into step 2's new episode.
-    values, next_values = [1.0, 2.0, 4.0], [2.0, 6.0, 8.0]
-    adv, targets = _gae(
-        [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [False, True, False], values, next_values, 1.0
-    )
-    # G_1 = 1 + 0.5 * 6 = 4, G_0 = 1 + 0.5 * 4 = 3, G_2 = 1 + 0.5 * 8 = 5.
-    np.testing.assert_allclose(targets, [3.0, 4.0, 5.0], rtol=1e-6)
-    np.testing.assert_allclose(adv, [2.0, 2.0, 1.0], rtol=1e-6)
-
-
-def test_n_step_return_over_a_whole_rollout():
-    # No episode ends: G_0 = r_0 + g r_1 + g^2 r_2 + g^3 V(s'_2).
-    adv, targets = _gae(
-        [1.0, 2.0, 4.0], [1.0] * 3, [False] * 3, [0.0, 3.0, 5.0], [3.0, 5.0, 16.0], 1.0
-    )
-    assert float(targets[0]) == pytest.approx(1 + G * 2 + G**2 * 4 + G**3 * 16)
-    assert float(targets[1]) == pytest.approx(2 + G * 4 + G**2 * 16)
-    assert float(adv[0]) == pytest.approx(float(targets[0]) - 0.0)
-
-
-def test_gae_lambda():
-    lam = 0.5
-    rewards, values, next_values = [1.0, 0.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]
-    adv, targets = _gae(rewards, [1.0] * 3, [False] * 3, values, next_values, lam)
-    d = [r + G * nv - v for r, v, nv in zip(rewards, values, next_values, strict=True)]
-    a2 = d[2]
-    a1 = d[1] + G * lam * a2
-    a0 = d[0] + G * lam * a1
-    np.testing.assert_allclose(adv, [a0, a1, a2], rtol=1e-6)
-    np.testing.assert_allclose(targets, np.array([a0, a1, a2]) + values, rtol=1e-6)
-    # A termination stops the trace even with lambda > 0.
-    adv, _ = _gae(rewards, [1.0, 0.0, 1.0], [False, True, False], values, next_values, lam)
-    assert float(adv[1]) == pytest.approx(0.0 + 0.0 - 2.0)
-    assert float(adv[0]) == pytest.approx(d[0] + G * lam * float(adv[1]))
-
-
-def test_actor_critic_loss_hand_worked():
-    logits = jnp.array([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])  # pi = [.25,.75], [.75,.25]
-    values = jnp.array([1.0, 2.0])
-    actions = jnp.array([1, 1])
-    advantages = jnp.array([2.0, -1.0])
-    targets = jnp.array([3.0, 0.0])
-    loss, m = a2c.actor_critic_loss(logits, values, actions, advantages, targets, 0.5, 0.1)
-    pg = (math.log(0.75) * 2.0 + math.log(0.25) * -1.0) / 2
-    h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-    vl = ((1.0 - 3.0) ** 2 + (2.0 - 0.0) ** 2) / 2
-    assert float(m["policy_loss"]) == pytest.approx(-pg, rel=1e-5)
-    assert float(m["value_loss"]) == pytest.approx(vl, rel=1e-5)
-    assert float(m["entropy"]) == pytest.approx(h, rel=1e-5)
-    assert float(loss) == pytest.approx(-pg + 0.5 * vl - 0.1 * h, rel=1e-5)
-
-    # Gradients: dL/dlogits_0 = -(onehot(a) - pi) * A / M (no entropy); dL/dV = c (V - G) 2/M.
-    def loss(lg, v, adv):
-        return a2c.actor_critic_loss(lg, v, actions, adv, targets, 0.5, 0.0)[0]
-
-    g_logits, g_values = jax.grad(loss, (0, 1))(logits, values, advantages)
-    np.testing.assert_allclose(g_logits[0], -(np.array([0, 1]) - [0.25, 0.75]) * 2.0 / 2, rtol=1e-5)
-    np.testing.assert_allclose(g_values, 0.5 * 2 * (np.array([1.0, 2.0]) - [3.0, 0.0]) / 2)
-    # Advantages and targets are constants.
-    np.testing.assert_allclose(jax.grad(loss, 2)(logits, values, advantages), 0.0)
 
 
 # --- update mechanics on a hand-built rollout ------------------------------------------------
@@ -126,7 +44,7 @@ def test_a3c_with_one_learner_equals_a2c_update_by_update():
     hp = a2c.A2CHParams(learning_rate=0.05)
     agent2 = a2c.make_a2c(LINEAR, SPEC)
     agent3 = a3c.make_a3c(a3c.A3CConfig(hidden_sizes=(), num_learners=1), SPEC)
-    obs0 = jnp.zeros(3)
+    obs0 = jnp.zeros((4, 3))
     s2 = agent2.init(jax.random.key(1), hp, obs0)
     s3 = agent3.init(jax.random.key(1), a3c.A3CHParams(learning_rate=0.05), obs0)
     act2, act3, update2, update3 = map(
@@ -141,7 +59,7 @@ def test_a3c_with_one_learner_equals_a2c_update_by_update():
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), s2.params, s3.params)
         for name in m2:
             np.testing.assert_allclose(m2[name], m3[name], rtol=1e-6)
-    assert int(s3.steps) == 5 and float(m3["staleness"]) == 0.0
+    assert int(s3.gradient_steps) == 5 and float(m3["staleness"]) == 0.0
 
 
 def _reference_a3c(params0, rollouts, K, sync_every, keys, hp):
@@ -149,7 +67,7 @@ def _reference_a3c(params0, rollouts, K, sync_every, keys, hp):
     network = a2c.make_network(LINEAR, SPEC)
     gradient = jax.jit(lambda p, r, hp: a2c.rollout_gradient(network, p, r, hp))
     apply = jax.jit(a2c.apply_gradient)
-    glob, opt = params0, a2c.init_opt_state(params0)
+    glob, opt = params0, optim.init(params0, hp.learning_rate)
     local = [params0] * K
     for r, (rollout, key) in enumerate(zip(rollouts, keys, strict=True)):
         parts = [jax.tree.map(lambda x, k=k: jnp.split(x, K, axis=1)[k], rollout) for k in range(K)]
@@ -167,7 +85,7 @@ def test_a3c_applies_stale_gradients_one_by_one(sync_every):
     K, rounds = 2, 4
     hp = a3c.A3CHParams(learning_rate=0.1, sync_every=float(sync_every))
     agent = a3c.make_a3c(a3c.A3CConfig(hidden_sizes=(), num_learners=K), SPEC)
-    state = agent.init(jax.random.key(0), hp, jnp.zeros(3))
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((4, 3)))
     params0 = state.params
     rollouts = [_rollout(jax.random.key(20 + i)) for i in range(rounds)]
     keys = [jax.random.key(200 + i) for i in range(rounds)]
@@ -184,9 +102,9 @@ def test_a3c_applies_stale_gradients_one_by_one(sync_every):
     for k in range(K):
         close(jax.tree.map(lambda x, k=k: x[k], state.local_params), local[k])
     # K optimizer steps per round, on the shared Adam state.
-    assert int(state.steps) == K * rounds
+    assert int(state.gradient_steps) == K * rounds
     adam_count = [x for x in jax.tree.leaves(state.opt_state) if x.dtype == jnp.int32]
-    assert [int(c) for c in adam_count] == [K * rounds]
+    assert {int(c) for c in adam_count} == {K * rounds}
     if sync_every == 1:
         # Every round: one gradient 0 steps stale, the other 1 step stale.
         assert staleness == [0.5] * rounds
@@ -212,7 +130,7 @@ def test_a3c_vmaps_over_seeds_and_staleness():
     agent = a3c.make_a3c(
         a3c.A3CConfig(hidden_sizes=(8,), num_learners=2), rljax.env_spec(env, params)
     )
-    config = TrainConfig(total_env_steps=256, num_envs=4, rollout_len=4, log_env_steps=64)
+    config = TrainConfig(total_env_steps=256, num_envs=4, rollout_len=4, chunk_env_steps=64)
     train = make_train(agent, env, params, config)
     keys = jax.random.split(jax.random.key(5), 2)
     hps = rljax.tile_hparams(a3c.A3CHParams(), 2).replace(sync_every=jnp.array([1.0, 3.0]))
@@ -232,7 +150,7 @@ def test_a3c_vmaps_over_seeds_and_staleness():
 
 def test_a3c_learners_act_with_their_own_parameters():
     agent = a3c.make_a3c(a3c.A3CConfig(hidden_sizes=(), num_learners=2), SPEC)
-    state = agent.init(jax.random.key(0), a3c.A3CHParams(), jnp.zeros(3))
+    state = agent.init(jax.random.key(0), a3c.A3CHParams(), jnp.zeros((6, 3)))
     # Learner 1's policy always prefers action 1 by a wide margin, learner 0's action 0.
     big = jnp.array([[-50.0, 50.0]])
 
@@ -254,9 +172,8 @@ def test_a3c_learners_act_with_their_own_parameters():
 
 def test_a3c_num_envs_must_split_among_learners():
     agent = a3c.make_a3c(a3c.A3CConfig(num_learners=3), SPEC)
-    state = agent.init(jax.random.key(0), a3c.A3CHParams(), jnp.zeros(3))
     with pytest.raises(ValueError, match=r"num_envs=4 must be a multiple of .*num_learners=3"):
-        agent.act(state, jnp.zeros((4, 3)), jax.random.key(0))
+        agent.init(jax.random.key(0), a3c.A3CHParams(), jnp.zeros((4, 3)))
 
 
 @pytest.mark.parametrize(
@@ -311,7 +228,7 @@ def test_a2c_critic_bootstraps_through_time_limits(shared_torso_config):
     env, params = rljax.make("Probe-Truncation-v0")
     spec = rljax.env_spec(env, params)
     agent = a2c.make_a2c(shared_torso_config, spec)
-    config = TrainConfig(total_env_steps=6_000, num_envs=4, rollout_len=3, log_env_steps=1_200)
+    config = TrainConfig(total_env_steps=6_000, num_envs=4, rollout_len=3, chunk_env_steps=1_200)
     out = jax.jit(make_train(agent, env, params, config))(
         jax.random.key(0), a2c.A2CHParams(learning_rate=1e-2, gamma=0.5)
     )
@@ -322,7 +239,7 @@ def test_a2c_critic_bootstraps_through_time_limits(shared_torso_config):
 def test_a2c_solves_the_contextual_bandit(shared_torso_config):
     env, params = rljax.make("Probe-Bandit-v0")
     agent = a2c.make_a2c(shared_torso_config, rljax.env_spec(env, params))
-    config = TrainConfig(total_env_steps=4_000, num_envs=4, rollout_len=2, log_env_steps=1_000)
+    config = TrainConfig(total_env_steps=4_000, num_envs=4, rollout_len=2, chunk_env_steps=1_000)
     out = jax.jit(make_train(agent, env, params, config))(
         jax.random.key(0), a2c.A2CHParams(learning_rate=1e-2)
     )
@@ -334,10 +251,10 @@ def test_a2c_solves_the_contextual_bandit(shared_torso_config):
 def test_solves_cartpole_on_every_seed(algo):
     # The `cartpole` presets: each seed trains until 32 greedy episodes average above 499;
     # solved means a fresh greedy evaluation (32 other episodes) >= 475 on all 4 seeds.
-    exp = experiment.make_experiment(algo, "CartPole-v1", "cartpole")
+    exp = registry.make_experiment(algo, "CartPole-v1", "cartpole")
     seeds = 4
     keys = jax.random.split(jax.random.key(0), seeds)
-    result = runner.run(exp.trainer, keys, rljax.tile_hparams(exp.hparams, seeds))
+    result = loop.run_batch(exp.trainer, keys, rljax.tile_hparams(exp.hparams, seeds))
     greedy = result.eval_returns.mean(axis=1)
     assert np.all(greedy >= 475.0), greedy
     assert np.all(np.asarray(result.state.stop_step) > 0)

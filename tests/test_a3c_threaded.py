@@ -8,8 +8,8 @@ import pytest
 
 import rljax
 from rljax import a2c, a3c
-from rljax.a3c_threaded import train_threaded
-from rljax.driver import TrainConfig, make_trainer
+from rljax.algos.a3c_threaded import train_threaded
+from rljax.core import TrainConfig, make_trainer
 
 N, T, ROUNDS = 4, 8, 6
 CONFIG = a3c.A3CConfig(hidden_sizes=(16,), num_learners=1)
@@ -29,7 +29,7 @@ def test_one_thread_is_a2c(cartpole):
     )  # fmt: skip
     agent = a2c.make_a2c(a2c.A2CConfig(hidden_sizes=(16,)), rljax.env_spec(env, params))
     train = TrainConfig(
-        total_env_steps=N * T * ROUNDS, num_envs=N, rollout_len=T, log_env_steps=N * T
+        total_env_steps=N * T * ROUNDS, num_envs=N, rollout_len=T, chunk_env_steps=N * T
     )
     trainer = make_trainer(agent, env, params, train)
     state = trainer.init(jax.random.split(key, 1)[0], a2c.A2CHParams(learning_rate=3e-3))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rljax import checkpoint
+from rljax.run import checkpoint
 
 
 def _tree(width=3):
@@ -41,7 +41,7 @@ def test_truncated_and_garbled_files_are_detected(tmp_path):
 
 def test_other_configuration_is_refused(tmp_path):
     path = checkpoint.save(tmp_path / "p.ckpt", _tree(width=3))
-    with pytest.raises(checkpoint.CheckpointError, match="other shapes"):
+    with pytest.raises(checkpoint.CheckpointError, match="with shape"):
         checkpoint.load(path, _tree(width=4))
     with pytest.raises(checkpoint.CheckpointError, match="structure"):
         checkpoint.load(path, {"other": jnp.zeros(2)})

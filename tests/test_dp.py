@@ -16,7 +16,7 @@ from rljax.envs import gridworld as gw
 
 # (stay_action, traps_terminal): the control setting with 4 and 5 actions, and the
 # prediction setting in which traps only pay -1.
-SETTINGS = [(False, 1.0), (True, 1.0), (False, 0.0), (True, 0.0)]
+SETTINGS = [(False, True), (True, True), (False, False), (True, False)]
 
 
 @pytest.fixture(scope="module", params=SETTINGS, ids=lambda p: f"stay={p[0]}-traps={p[1]}")

@@ -11,34 +11,16 @@ import numpy as np
 import pytest
 
 import rljax
-from rljax import dqn
-
-
-def test_q_learning_target_hand_worked():
-    q_target = jnp.array([2.0, 5.0])
-    q_online = jnp.array([3.0, 1.0])
-    args = (jnp.float32(1.0), jnp.float32(1.0), q_target, q_online, jnp.float32(0.9))
-    # DQN: 1 + 0.9 * max(2, 5) = 5.5
-    assert float(dqn.q_learning_target(*args, jnp.float32(0.0))) == pytest.approx(5.5)
-    # Double DQN: the online net picks action 0, the target net values it: 1 + 0.9 * 2 = 2.8
-    assert float(dqn.q_learning_target(*args, jnp.float32(1.0))) == pytest.approx(2.8)
-    # Termination (discount 0): no bootstrap.
-    terminal = (jnp.float32(1.0), jnp.float32(0.0), q_target, q_online, jnp.float32(0.9))
-    assert float(dqn.q_learning_target(*terminal, jnp.float32(0.0))) == pytest.approx(1.0)
-
-
-def test_q_learning_target_checks_ranks():
-    with pytest.raises(AssertionError):
-        dqn.q_learning_target(jnp.zeros(3), jnp.float32(1.0), jnp.zeros(2), jnp.zeros(2), 0.9, 0.0)
+from rljax import dqn, exploration
 
 
 def test_epsilon_schedule_and_greedy_sampling():
     hp = dqn.DQNHParams(epsilon=1.0, epsilon_end=0.1, epsilon_decay=0.5)
     hp = jax.tree.map(jnp.float32, hp)
-    eps = [float(dqn.epsilon_at(hp, jnp.int32(n))) for n in (0, 1, 2, 10)]
+    eps = [float(exploration.epsilon_at(hp, jnp.int32(n))) for n in (0, 1, 2, 10)]
     assert eps == pytest.approx([1.0, 0.5, 0.25, 0.1])
     q = jnp.tile(jnp.array([[0.0, 1.0, 0.0]]), (4_000, 1))
-    greedy_share = float(jnp.mean(dqn.epsilon_greedy(jax.random.key(0), q, 0.3) == 1))
+    greedy_share = float(jnp.mean(exploration.epsilon_greedy(jax.random.key(0), q, 0.3) == 1))
     # 70% greedy plus a third of the 30% random picks.
     assert greedy_share == pytest.approx(0.7 + 0.3 / 3, abs=0.03)
 
@@ -92,18 +74,20 @@ def test_lecture_preset_matches_the_course():
     assert (hp.learning_starts, hp.huber, hp.double_dqn, hp.terminal_reward) == (1000, 0, 0, -100)
     assert hp.target_update_on_done == 1.0 and hp.target_update_period == 0.0
     assert math.isinf(hp.max_grad_norm)
-    assert (p.train.num_envs, p.train.rollout_len) == (1, 1)
-    assert (p.train.stop_return, p.train.stop_window) == (490.0, 10)
+    assert (p.train_config.num_envs, p.train_config.rollout_len) == (1, 1)
+    assert (p.train_config.stop_return, p.train_config.stop_window) == (490.0, 10)
 
 
 def _train_probe(env_id, hparams, steps=3_000):
     env, params = rljax.make(env_id)
     config = dqn.DQNConfig(hidden_sizes=(32,), buffer_size=1_000, batch_size=32)
     agent = dqn.make_dqn(config, rljax.env_spec(env, params))
-    tc = rljax.TrainConfig(total_env_steps=steps, num_envs=4, log_env_steps=steps, eval_episodes=4)
+    tc = rljax.TrainConfig(
+        total_env_steps=steps, num_envs=4, chunk_env_steps=steps, eval_episodes=4
+    )
     train = jax.jit(jax.vmap(rljax.make_train(agent, env, params, tc)))
     out = train(jax.random.split(jax.random.key(0), 3), rljax.tile_hparams(hparams, 3))
-    net = rljax.networks.MLP((32,), 2)
+    net = rljax.nets.MLP((32,), 2)
     q = jax.vmap(net.apply, in_axes=(0, None))(
         out.state.agent.params, jnp.array([[1.0], [-1.0], [0.0]])
     )
@@ -139,7 +123,7 @@ def test_terminal_reward_replaces_reward_on_termination_only():
     agent = dqn.make_dqn(
         dqn.DQNConfig(hidden_sizes=(4,), buffer_size=8, batch_size=2), rljax.env_spec(env, params)
     )
-    state = agent.init(jax.random.key(0), dqn.DQNHParams(terminal_reward=-100.0), jnp.zeros(1))
+    state = agent.init(jax.random.key(0), dqn.DQNHParams(terminal_reward=-100.0), jnp.zeros((1, 1)))
     rollout = rljax.Transition(
         obs=jnp.zeros((1, 3, 1)),
         action=jnp.zeros((1, 3), jnp.int32),

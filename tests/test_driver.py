@@ -23,7 +23,7 @@ def _recorder_run(env_id, num_envs, rollout_len, total, log, **kw):
         total_env_steps=total,
         num_envs=num_envs,
         rollout_len=rollout_len,
-        log_env_steps=log,
+        chunk_env_steps=log,
         eval_episodes=3,
         **kw,
     )
@@ -119,10 +119,10 @@ def test_greedy_stop_criterion_evaluates_at_each_chunk_end():
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="num_envs"):
         rljax.TrainConfig(num_envs=0)
-    with pytest.raises(ValueError, match="log_env_steps=10 must be a multiple"):
-        rljax.TrainConfig(total_env_steps=100, num_envs=4, log_env_steps=10)
+    with pytest.raises(ValueError, match="chunk_env_steps=10 must be a multiple"):
+        rljax.TrainConfig(total_env_steps=100, num_envs=4, chunk_env_steps=10)
     with pytest.raises(ValueError, match="total_env_steps=105"):
-        rljax.TrainConfig(total_env_steps=105, log_env_steps=10)
+        rljax.TrainConfig(total_env_steps=105, chunk_env_steps=10)
     with pytest.raises(ValueError, match="stop_return"):
         rljax.TrainConfig(stop_return=float("nan"))
     with pytest.raises(ValueError, match="stop_on must be 'train' or 'greedy', got 'eval'"):
@@ -131,7 +131,7 @@ def test_config_errors_name_the_field():
 
 # --- DQN through the driver: reproducibility and vmap ------------------------------------
 
-SMALL = rljax.TrainConfig(total_env_steps=1_200, num_envs=2, log_env_steps=400, eval_episodes=4)
+SMALL = rljax.TrainConfig(total_env_steps=1_200, num_envs=2, chunk_env_steps=400, eval_episodes=4)
 HP = dqn.DQNHParams(learning_starts=200.0, target_update_period=50.0)
 
 

@@ -38,7 +38,7 @@ def _step_all(env, params):
 )
 def test_every_step_agrees_with_the_model(stay_action, one_hot, traps_terminal):
     env = gw.GridWorld(stay_action=stay_action, one_hot=one_hot)
-    params = env.default_params.replace(traps_terminal=float(traps_terminal))
+    params = env.default_params.replace(traps_terminal=bool(traps_terminal))
     final_obs, reward, terminated, truncated, obs = _step_all(env, params)
     P, R, terminal = (np.asarray(x) for x in gw.transition_model(env, params))
     S, A = gw.NUM_STATES, 5 if stay_action else 4
@@ -67,10 +67,10 @@ def test_layout_rewards_and_termination():
     assert float(R[idx(2, 0), right]) == -1.0  # into the trap (2, 1)
     assert float(R[idx(0, 0), up]) == 0.0 and float(P[0, up, 0]) == 1.0  # a bump pays 0
     assert np.flatnonzero(terminal).tolist() == sorted([gw.GOAL, *gw.TRAPS])
-    _, _, prediction_terminal = gw.transition_model(env, params.replace(traps_terminal=0.0))
+    _, _, prediction_terminal = gw.transition_model(env, params.replace(traps_terminal=False))
     assert np.flatnonzero(prediction_terminal).tolist() == [gw.GOAL]
     # In the prediction setting a bump inside a trap pays 0: reward is for entering only.
-    _, R0, _ = gw.transition_model(env, params.replace(traps_terminal=0.0))
+    _, R0, _ = gw.transition_model(env, params.replace(traps_terminal=False))
     assert float(R0[idx(1, 2), up]) == 0.0 and float(R0[idx(1, 2), down]) == 1.0
     assert float(R0[idx(2, 1), down]) == 0.0 and float(R0[idx(1, 1), right]) == -1.0
 
@@ -104,7 +104,7 @@ def test_time_limit_truncates_without_terminating():
 def test_transition_model_vmaps_over_params():
     env, params = rljax.make("GridWorld5-v0")
     goal = jnp.array([1.0, 2.0, 5.0])
-    trap_terminal = jnp.array([1.0, 0.0, 1.0])
+    trap_terminal = jnp.array([True, False, True])
     batch = params.replace(
         goal_reward=goal,
         trap_reward=-goal,
@@ -118,7 +118,7 @@ def test_transition_model_vmaps_over_params():
         one = params.replace(
             goal_reward=float(goal[i]),
             trap_reward=-float(goal[i]),
-            traps_terminal=float(trap_terminal[i]),
+            traps_terminal=bool(trap_terminal[i]),
         )
         for got, want in zip((P[i], R[i], terminal[i]), gw.transition_model(env, one), strict=True):
             np.testing.assert_array_equal(got, want)

@@ -16,7 +16,7 @@ GAMMA = 0.9
 
 
 def _train(agent, env, params, hparams, steps, seeds=SEEDS):
-    config = rljax.TrainConfig(total_env_steps=steps, log_env_steps=steps, eval_episodes=1)
+    config = rljax.TrainConfig(total_env_steps=steps, chunk_env_steps=steps, eval_episodes=1)
     train = jax.jit(jax.vmap(rljax.make_train(agent, env, params, config)))
     keys = jax.random.split(jax.random.key(4), seeds)
     return train(keys, rljax.tile_hparams(hparams, seeds))
@@ -26,7 +26,7 @@ def _train(agent, env, params, hparams, steps, seeds=SEEDS):
 def prediction_setting():
     """The lessons' prediction setting: traps pay -1 but do not end the walk."""
     env, _ = rljax.make("GridWorld-v0")
-    params = GridWorldParams(traps_terminal=0.0, max_steps_in_episode=200)
+    params = GridWorldParams(traps_terminal=False, max_steps_in_episode=200)
     P, R, terminal = transition_model(env, params)
     uniform = jnp.full((25, 4), 0.25)
     v_exact, _ = dp.policy_evaluation(P, R, terminal, uniform, GAMMA)
@@ -37,8 +37,8 @@ def prediction_setting():
     ("name", "make", "lr", "tol"),
     [
         ("td0", lambda cfg: tabular.make_td_prediction(cfg), 0.05, 0.03),
-        ("mc_first", lambda cfg: tabular.make_mc_prediction(cfg, 1, first_visit=True), 0.02, 0.05),
-        ("mc_every", lambda cfg: tabular.make_mc_prediction(cfg, 1, first_visit=False), 0.02, 0.05),
+        ("mc_first", lambda cfg: tabular.make_mc_prediction(cfg, first_visit=True), 0.02, 0.05),
+        ("mc_every", lambda cfg: tabular.make_mc_prediction(cfg, first_visit=False), 0.02, 0.05),
     ],
 )
 def test_prediction_matches_dp_values(prediction_setting, name, make, lr, tol):

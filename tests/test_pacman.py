@@ -119,7 +119,7 @@ def test_walk_to_the_strawberry(env, rollout):
     assert final_obs[-1, -3:].tolist() == [0, 0, 1]  # Pacman on the strawberry
     # Terminal ghosts end the episode at the touch.
     rewards, terminated, _, _ = rollout(
-        jax.random.key(0), params.replace(ghost_terminal=1.0), jnp.array(WALK)
+        jax.random.key(0), params.replace(ghost_terminal=True), jnp.array(WALK)
     )
     assert rewards[:5].tolist() == [0, 0, 0, 0, -1]
     assert terminated[:5].tolist() == [False] * 4 + [True]
@@ -137,10 +137,12 @@ def test_touching_a_ghost(env):
     state = state.replace(time=jnp.int32(1))
     _, _, reward, terminated, _, _ = env.step(key, state, RIGHT, params)
     assert float(reward) == -1.0 and not terminated
-    _, _, reward, terminated, _, _ = env.step(key, state, RIGHT, params.replace(ghost_terminal=1))
+    _, _, reward, terminated, _, _ = env.step(
+        key, state, RIGHT, params.replace(ghost_terminal=True)
+    )
     assert float(reward) == -1.0 and terminated
     assert env.is_terminated(
-        _state((2, 2), (4, 2, 0), (1, -1, 1)), params.replace(ghost_terminal=1)
+        _state((2, 2), (4, 2, 0), (1, -1, 1)), params.replace(ghost_terminal=True)
     )
     # A ghost walks into Pacman, who stays: touched too.
     state = _state(pacman=(1, 3), ghost_cols=(2, 0, 0), ghost_dirs=(1, 1, 1), time=0)
@@ -154,7 +156,7 @@ def test_touching_a_ghost(env):
 
 def test_goal_takes_precedence_over_a_ghost():
     env = pm.Pacman(ghost_rows=(1, 2, 4), ghost_cols=(1, 2, 1))
-    params = env.default_params.replace(ghost_terminal=1.0, goal_reward=2.0)
+    params = env.default_params.replace(ghost_terminal=True, goal_reward=2.0)
     # Pacman (4, 3) -> goal while ghost 2 bounces from (4, 4) to (4, 3): a swap, but +2.
     state = _state(pacman=(4, 3), ghost_cols=(1, 2, 4), ghost_dirs=(1, -1, 1), time=0)
     obs, _, reward, terminated, _, info = env.step(jax.random.key(0), state, RIGHT, params)
@@ -188,7 +190,7 @@ def test_jit_vmap_over_keys_and_params(env, rollout):
         ghost_reward=jnp.array([-1.0, -2.0, -3.0]),
         max_steps_in_episode=jnp.array([100, 6, 8]),
         goal_reward=jnp.ones(3),
-        ghost_terminal=jnp.zeros(3),
+        ghost_terminal=jnp.zeros(3, bool),
         ghost_period=jnp.full(3, 2),
     )
     rewards, terminated, truncated, _ = jax.vmap(rollout, in_axes=(None, 0, None))(

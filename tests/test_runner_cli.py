@@ -14,7 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from rljax import cli, experiment, runner
+import rljax
+from rljax.run import checkpoint, cli, folders, loop, registry
 
 SEEDS = 2
 
@@ -23,25 +24,25 @@ SEEDS = 2
 def small_dqn():
     # 12 chunks of 250 steps; no stopping rule, so every run has the same length.
     overrides = {"total_env_steps": "3000", "stop_return": "none", "eval_episodes": "4"}
-    return experiment.make_experiment("dqn", "CartPole-v1", overrides=overrides)
+    return registry.make_experiment("dqn", "CartPole-v1", overrides=overrides)
 
 
 def _leaves(folder, exp):
     keys = jax.random.split(jax.random.key(0), SEEDS)
-    init, _, _ = runner.compiled(exp.trainer)
-    template = init(keys, runner.tile_hparams(exp.hparams, SEEDS))
-    state, chunk, _ = runner.load_run_state(runner.checkpoint_files(folder)[-1], template)
-    return chunk, [np.asarray(x) for x in jax.tree.leaves(runner._keys_to_data(state))]
+    init, _, _ = loop.jitted(exp.trainer)
+    template = init(keys, rljax.tile_hparams(exp.hparams, SEEDS))
+    state, chunk, _ = folders.load_run_state(folders.checkpoint_files(folder)[-1], template)
+    return chunk, [np.asarray(x) for x in jax.tree.leaves(folders._keys_to_data(state))]
 
 
 def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn):
-    full = runner.run_in_folder(small_dqn, tmp_path / "full", SEEDS, checkpoint_every=4)
-    half = runner.run_in_folder(
+    full = folders.run_in_folder(small_dqn, tmp_path / "full", SEEDS, checkpoint_every=4)
+    half = folders.run_in_folder(
         small_dqn, tmp_path / "half", SEEDS, checkpoint_every=4, stop_after=5
     )
     assert half == {"interrupted": True, "chunk": 5, "folder": str(tmp_path / "half")}
     assert not (tmp_path / "half" / "summary.json").exists()
-    rest = runner.run_in_folder(
+    rest = folders.run_in_folder(
         small_dqn, tmp_path / "half", SEEDS, checkpoint_every=4, resume=True
     )
     chunk_a, a = _leaves(tmp_path / "full", small_dqn)
@@ -55,15 +56,15 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn
     strip = lambda r: {k: v for k, v in r.items() if k != "wall_seconds"}  # noqa: E731
     assert [strip(r) for r in full_rows] == [strip(r) for r in half_rows]
     # Only the newest checkpoints are kept (default keep=3): chunks 4, 8, 12.
-    names = [p.name for p in runner.checkpoint_files(tmp_path / "full")]
+    names = [p.name for p in folders.checkpoint_files(tmp_path / "full")]
     assert names == ["chunk_000004.ckpt", "chunk_000008.ckpt", "chunk_000012.ckpt"]
 
 
 def test_summary_schema_and_values(tmp_path, small_dqn):
-    summary = runner.run_in_folder(small_dqn, tmp_path, SEEDS, checkpoint_every=100)
+    summary = folders.run_in_folder(small_dqn, tmp_path, SEEDS, checkpoint_every=100)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == summary
-    assert tuple(summary) == runner.SUMMARY_KEYS
+    assert tuple(summary) == folders.SUMMARY_KEYS
     assert (summary["algo"], summary["env"], summary["num_seeds"]) == ("dqn", "CartPole-v1", 2)
     assert summary["env_steps_per_seed"] == 3000
     assert summary["train_seconds"] > 0 and summary["env_steps_per_second"] > 0
@@ -77,46 +78,50 @@ def test_summary_schema_and_values(tmp_path, small_dqn):
     assert (tmp_path / "curve.png").stat().st_size > 0
     with (tmp_path / "metrics.csv").open() as f:
         header = next(csv.reader(f))
-    assert header[:8] == list(runner.METRIC_COLUMNS)
+    assert header[:8] == list(folders.METRIC_COLUMNS)
     assert {"loss", "epsilon", "wall_seconds"} <= set(header)
 
 
 def test_a_run_folder_is_not_overwritten_and_resume_checks_settings(tmp_path, small_dqn):
-    runner.run_in_folder(small_dqn, tmp_path, SEEDS, stop_after=1)
+    folders.run_in_folder(small_dqn, tmp_path, SEEDS, stop_after=1)
     with pytest.raises(ValueError, match="already holds checkpoints"):
-        runner.run_in_folder(small_dqn, tmp_path, SEEDS)
-    other = experiment.make_experiment(
+        folders.run_in_folder(small_dqn, tmp_path, SEEDS)
+    other = registry.make_experiment(
         "dqn", "CartPole-v1", overrides={"total_env_steps": "3000", "learning_rate": "3e-4"}
     )
     with pytest.raises(ValueError, match="other settings"):
-        runner.run_in_folder(other, tmp_path, SEEDS, resume=True)
+        folders.run_in_folder(other, tmp_path, SEEDS, resume=True)
 
 
 def test_corrupt_checkpoint_is_an_error_not_a_fresh_start(tmp_path, small_dqn):
-    runner.run_in_folder(small_dqn, tmp_path, SEEDS, stop_after=2, checkpoint_every=1)
-    newest = runner.checkpoint_files(tmp_path)[-1]
+    folders.run_in_folder(small_dqn, tmp_path, SEEDS, stop_after=2, checkpoint_every=1)
+    newest = folders.checkpoint_files(tmp_path)[-1]
     newest.write_bytes(newest.read_bytes()[:-10])
-    with pytest.raises(runner.checkpoint.CheckpointError, match="truncated or corrupt"):
-        runner.run_in_folder(small_dqn, tmp_path, SEEDS, resume=True)
+    with pytest.raises(checkpoint.CheckpointError, match="truncated or corrupt"):
+        folders.run_in_folder(small_dqn, tmp_path, SEEDS, resume=True)
 
 
 def test_settings_errors_list_valid_names():
     with pytest.raises(ValueError, match=r"unknown algorithm 'ppo'; known algorithms: dqn"):
-        experiment.make_experiment("ppo")
+        registry.make_experiment("ppo")
     with pytest.raises(ValueError, match=r"unknown setting 'lr' for dqn; valid settings: learning"):
-        experiment.make_experiment("dqn", overrides={"lr": "1"})
+        registry.make_experiment("dqn", overrides={"lr": "1"})
     with pytest.raises(ValueError, match=r"DQNHParams\.gamma must lie in \[0\.0, 1\.0\], got 1\.5"):
-        experiment.make_experiment("dqn", overrides={"gamma": "1.5"})
+        registry.make_experiment("dqn", overrides={"gamma": "1.5"})
     with pytest.raises(ValueError, match="cannot read 'many' as int"):
-        experiment.make_experiment("dqn", overrides={"batch_size": "many"})
+        registry.make_experiment("dqn", overrides={"batch_size": "many"})
     with pytest.raises(ValueError, match="unknown preset 'fast' for sarsa"):
-        experiment.make_experiment("sarsa", preset="fast")
+        registry.make_experiment("sarsa", preset="fast")
 
 
 def test_same_names_mean_the_same_thing_everywhere():
-    for name in experiment.ALGOS:
-        settings = experiment.settable(name)
-        assert {"learning_rate", "gamma", "num_envs"} <= set(settings), name
+    for name in registry.ALGOS:
+        settings = registry.settable(name)
+        assert {"gamma", "num_envs"} <= set(settings), name
+        if name in ("policy_iteration", "value_iteration"):  # planners learn nothing
+            assert "learning_rate" not in settings
+            continue
+        assert "learning_rate" in settings, name
         if name not in ("reinforce", "a2c", "a3c"):  # epsilon-greedy agents, not policy gradients
             assert {"epsilon", "epsilon_end", "epsilon_decay"} <= set(settings), name
         assert all(meaning for _, meaning, _ in settings.values()), name
@@ -176,14 +181,14 @@ def test_sigterm_leaves_a_resumable_run(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
     assert "resume with --resume" in out
-    files = runner.checkpoint_files(run)
+    files = folders.checkpoint_files(run)
     assert files, "no checkpoint after SIGTERM"
-    exp = experiment.make_experiment(
+    exp = registry.make_experiment(
         "dqn", "CartPole-v1", overrides={"total_env_steps": "100000", "stop_return": "none"}
     )
     keys = jax.random.split(jax.random.key(0), 1)
-    init, _, _ = runner.compiled(exp.trainer)
-    _, chunk, _ = runner.load_run_state(files[-1], init(keys, runner.tile_hparams(exp.hparams, 1)))
+    init, _, _ = loop.jitted(exp.trainer)
+    _, chunk, _ = folders.load_run_state(files[-1], init(keys, rljax.tile_hparams(exp.hparams, 1)))
     assert 1 <= chunk < 400
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert int(rows[-1]["chunk"]) == chunk

@@ -10,21 +10,21 @@ import textwrap
 import jax
 import pytest
 
-from rljax.sharding import runs_sharding, shard_runs
+from rljax.run.sharding import runs_sharding, shard_runs
 
 # Runs in a fresh interpreter: the device count is fixed when JAX starts.
 SCRIPT = textwrap.dedent(
     """
     import jax, numpy as np, rljax
-    from rljax import experiment, runner
+    from rljax.run import loop, registry
 
     assert len(jax.devices()) == 4, jax.devices()
-    over = {"total_env_steps": "2000", "log_env_steps": "1000"}
-    exp = experiment.make_experiment("q_learning", "GridWorld-v0", "default", over)
+    over = {"total_env_steps": "2000", "chunk_env_steps": "1000"}
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", over)
     keys = jax.random.split(jax.random.key(0), 8)
     hps = rljax.tile_hparams(exp.hparams, 8)
-    one = runner.run(exp.trainer, keys, hps, devices=jax.devices()[:1])
-    four = runner.run(exp.trainer, keys, hps, devices=jax.devices())
+    one = loop.run_batch(exp.trainer, keys, hps, devices=jax.devices()[:1])
+    four = loop.run_batch(exp.trainer, keys, hps, devices=jax.devices())
     assert len(four.state.env_steps.sharding.device_set) == 4
     assert len(one.state.env_steps.sharding.device_set) == 1
     np.testing.assert_allclose(four.eval_returns, one.eval_returns)

@@ -24,27 +24,11 @@ def _rollout(obs, action, reward, discount, next_obs, done):
     )
 
 
-def test_targets_hand_worked():
-    q = jnp.array([1.0, 3.0])
-    g, r, d = jnp.float32(0.5), jnp.float32(2.0), jnp.float32(1.0)
-    assert float(tabular.td_target(r, d, jnp.float32(4.0), g)) == pytest.approx(4.0)
-    assert float(tabular.sarsa_target(r, d, q, jnp.int32(0), g)) == pytest.approx(2.5)
-    assert float(tabular.q_learning_target(r, d, q, g)) == pytest.approx(3.5)
-    probs = jnp.array([0.25, 0.75])
-    assert float(tabular.expected_sarsa_target(r, d, q, probs, g)) == pytest.approx(2 + 0.5 * 2.5)
-    assert float(tabular.q_learning_target(r, jnp.float32(0.0), q, g)) == pytest.approx(2.0)
-
-
-def test_epsilon_greedy_probs_split_ties():
-    p = tabular.epsilon_greedy_probs(jnp.array([1.0, 1.0, 0.0, 0.0]), 0.2)
-    np.testing.assert_allclose(p, [0.45, 0.45, 0.05, 0.05], atol=1e-6)
-
-
 def test_sarsa_uses_the_next_action_taken_across_rollouts():
     config = tabular.TabularConfig(num_states=2, num_actions=2)
-    agent = tabular.make_sarsa(config, num_envs=1)
+    agent = tabular.make_sarsa(config)
     hp = tabular.TabularHParams(learning_rate=0.5, gamma=0.9)
-    state = agent.init(jax.random.key(0), hp, jnp.int32(0))
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((1,), jnp.int32))
     key = jax.random.key(1)
     # Rollout 1: s0 -a1-> s1 (r=1), s1 -a0-> s0 (r=0). Only the first is applied: its next
     # action is a0 at s1, Q(s1, a0) = 0, so Q(s0, a1) = 0.5 * (1 + 0.9 * 0) = 0.5.
@@ -64,8 +48,8 @@ def test_sarsa_differs_from_q_learning_when_next_action_is_not_greedy():
     hp = tabular.TabularHParams(learning_rate=1.0, gamma=0.5, init_value=0.0)
     key = jax.random.key(0)
     sarsa, qlearn = tabular.make_sarsa(config), tabular.make_q_learning(config)
-    s_state = sarsa.init(key, hp, jnp.int32(0))
-    q_state = qlearn.init(key, hp, jnp.int32(0))
+    s_state = sarsa.init(key, hp, jnp.zeros((1,), jnp.int32))
+    q_state = qlearn.init(key, hp, jnp.zeros((1,), jnp.int32))
     table = jnp.array([[0.0, 0.0], [4.0, 8.0]])  # at s1 the greedy action is a1
     s_state, q_state = s_state._replace(params=table), q_state._replace(params=table)
     # s0 -a0-> s1 (r=1), then the exploratory a0 at s1.
@@ -79,7 +63,7 @@ def test_sarsa_differs_from_q_learning_when_next_action_is_not_greedy():
 def _episode_in_two_rollouts(agent, hp):
     # s0 (r=1) -> s1 (r=0) -> s0 (r=2) -> terminal. gamma = 0.5:
     # G_0 = 1 + 0.5 * 0 + 0.25 * 2 = 1.5, G_1 = 0 + 0.5 * 2 = 1.0, G_2 = 2.
-    state = agent.init(jax.random.key(0), hp, jnp.int32(0))
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((1,), jnp.int32))
     key = jax.random.key(1)
     state, _ = agent.update(state, _rollout([0, 1], [0, 0], [1, 0], [1, 1], [1, 0], [0, 0]), key)
     np.testing.assert_array_equal(state.params, 0.0)  # nothing learned before the episode ends
@@ -89,14 +73,14 @@ def _episode_in_two_rollouts(agent, hp):
 
 def test_first_visit_monte_carlo_hand_worked():
     config = tabular.TabularConfig(num_states=3, num_actions=1)
-    agent = tabular.make_mc_prediction(config, num_envs=1, first_visit=True)
+    agent = tabular.make_mc_prediction(config, first_visit=True)
     v = _episode_in_two_rollouts(agent, tabular.TabularHParams(learning_rate=1.0, gamma=0.5))
     np.testing.assert_allclose(v, [1.5, 1.0, 0.0])
 
 
 def test_every_visit_monte_carlo_hand_worked():
     config = tabular.TabularConfig(num_states=3, num_actions=1)
-    agent = tabular.make_mc_prediction(config, num_envs=1, first_visit=False)
+    agent = tabular.make_mc_prediction(config, first_visit=False)
     v = _episode_in_two_rollouts(agent, tabular.TabularHParams(learning_rate=0.5, gamma=0.5))
     # V(s0) = 0.5 * ((1.5 - 0) + (2 - 0)), V(s1) = 0.5 * 1.0
     np.testing.assert_allclose(v, [1.75, 0.5, 0.0])
@@ -104,9 +88,9 @@ def test_every_visit_monte_carlo_hand_worked():
 
 def test_monte_carlo_bootstraps_a_truncated_episode():
     config = tabular.TabularConfig(num_states=2, num_actions=1)
-    agent = tabular.make_mc_prediction(config, num_envs=1)
+    agent = tabular.make_mc_prediction(config)
     hp = tabular.TabularHParams(learning_rate=1.0, gamma=0.5, init_value=4.0)
-    state = agent.init(jax.random.key(0), hp, jnp.int32(0))
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((1,), jnp.int32))
     # s0 -r=1-> s1, cut by the time limit: G_0 = 1 + 0.5 * V(s1) = 3.
     state, _ = agent.update(state, _rollout([0], [0], [1], [1], [1], [1]), jax.random.key(1))
     np.testing.assert_allclose(state.params, [3.0, 4.0])
@@ -116,7 +100,7 @@ def test_td_prediction_hand_worked():
     config = tabular.TabularConfig(num_states=2, num_actions=2)
     agent = tabular.make_td_prediction(config)
     hp = tabular.TabularHParams(learning_rate=0.5, gamma=0.9, init_value=1.0)
-    state = agent.init(jax.random.key(0), hp, jnp.int32(0))
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((1,), jnp.int32))
     state, _ = agent.update(state, _rollout([0, 1], [0, 0], [1, 0], [1, 0], [1, 0], [0, 1]), None)
     # V(s0) = 1 + 0.5 * (1 + 0.9 * 1 - 1) = 1.45; then V(s1) = 1 + 0.5 * (0 - 1) = 0.5
     np.testing.assert_allclose(state.params, [1.45, 0.5])
@@ -141,14 +125,19 @@ def test_bad_policy():
     with pytest.raises(ValueError, match=r"shape \[S, A\] = \(2, 2\), got \(2, 3\)"):
         tabular.make_td_prediction(config, jnp.ones((2, 3)) / 3)
     with pytest.raises(ValueError, match="summing to one"):
-        tabular.make_mc_prediction(config, 1, jnp.array([[0.5, 0.6], [0.5, 0.5]]))
+        tabular.make_mc_prediction(config, jnp.array([[0.5, 0.6], [0.5, 0.5]]))
 
 
-def test_num_envs_mismatch_is_reported():
-    config = tabular.TabularConfig(num_states=2, num_actions=2)
-    hp = tabular.TabularHParams()
-    for agent in (tabular.make_mc_prediction(config, num_envs=2), tabular.make_sarsa(config, 2)):
-        state = agent.init(jax.random.key(0), hp, jnp.int32(0))
-        roll = _rollout([0], [0], [1], [1], [1], [0])  # one environment
-        with pytest.raises(ValueError, match="num_envs=2, the driver runs 1"):
-            agent.update(state, roll, jax.random.key(1))
+def test_per_environment_state_is_sized_by_the_first_observations():
+    # No config repeats num_envs: MC's traces and SARSA's pending transitions take their
+    # batch size from the observations init receives, and the driver runs them at B = 3.
+    env, params = rljax.make("GridWorld-v0")
+    config = tabular.TabularConfig.for_env(env, params)
+    train_config = rljax.TrainConfig(total_env_steps=60, num_envs=3, chunk_env_steps=60)
+    for agent in (tabular.make_mc_prediction(config), tabular.make_sarsa(config)):
+        state = agent.init(jax.random.key(0), tabular.TabularHParams(), jnp.zeros((3,), jnp.int32))
+        leaves = state.trace if hasattr(state, "trace") else state.pending.transition.action
+        assert leaves.shape[0] == 3
+        train = rljax.make_train(agent, env, params, train_config)
+        out = jax.jit(train)(jax.random.key(1), tabular.TabularHParams())
+        assert int(out.state.env_steps) == 60

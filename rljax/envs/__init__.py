@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnax
-from gymnax.environments import spaces
 
+from rljax.core.types import env_spec
 from rljax.envs import gridworld, pacman, probes
-from rljax.types import EnvSpec
 
 _REGISTRY: dict[str, Callable[[], Any]] = {}
 
@@ -39,21 +38,6 @@ def make(env_id: str) -> tuple[Any, Any]:
         return gymnax.make(env_id)
     known = ", ".join(registered_envs())
     raise ValueError(f"unknown environment id {env_id!r}; known ids: {known}")
-
-
-def env_spec(env: Any, env_params: Any) -> EnvSpec:
-    """The static shapes an algorithm needs: observation shape and number of actions.
-
-    Raises `ValueError` for an action space that is not `Discrete`.
-    """
-    space = env.action_space(env_params)
-    if not isinstance(space, spaces.Discrete):
-        raise ValueError(
-            f"{env.name} has action space {type(space).__name__}; rljax's value-based and "
-            "policy-gradient agents need a Discrete action space"
-        )
-    obs_shape = tuple(env.observation_space(env_params).shape)
-    return EnvSpec(obs_shape=obs_shape, num_actions=int(space.n))
 
 
 for _id, _factory in {**probes.PROBES, **gridworld.GRIDWORLDS, **pacman.PACMAN}.items():

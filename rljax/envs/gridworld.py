@@ -15,9 +15,9 @@ Moves are deterministic; a move into the outer wall leaves the agent where it is
 Rewards are received on *entering* a cell: a step that moves the agent into the goal or
 a trap pays that cell's reward; a step that leaves the agent in place (a bump into a wall,
 or the stay action) pays 0, even on a trap. Reaching the goal terminates the episode.
-With `traps_terminal = 1` (default, the control setting) entering a trap terminates it
-too; with `traps_terminal = 0` (the lessons' prediction setting) a trap only pays its
-reward and the walk goes on. Episodes are truncated after `max_steps_in_episode` steps.
+With `traps_terminal=True` (default) entering a trap terminates the episode too; with
+`traps_terminal=False` a trap only pays its reward and the walk goes on. Episodes are
+truncated after `max_steps_in_episode` steps.
 A terminal cell is absorbing with reward 0 (should `step_env` be called from one), which
 is exactly what `transition_model` reports, so dynamic programming needs no special case.
 
@@ -37,7 +37,8 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from rljax.types import Array, check_values
+from rljax.core.types import Array
+from rljax.core.validation import check_bool, check_values, hyperparameters
 
 SIZE = 5
 NUM_STATES = SIZE * SIZE
@@ -55,28 +56,27 @@ class GridWorldState(environment.EnvState):
     pos: jax.Array  # shape=(), int32, state index row * 5 + col
 
 
-@struct.dataclass
+@hyperparameters
 class GridWorldParams(environment.EnvParams):
     """Numeric GridWorld settings: traced leaves, so a batch of them is one `vmap`.
 
     Attributes:
       goal_reward: reward for entering the goal.
       trap_reward: reward for entering a trap.
-      traps_terminal: 1.0 if entering a trap ends the episode (control), 0.0 if traps only
-        pay their reward (prediction); values in between are rounded (> 0.5 is terminal).
+      traps_terminal: entering a trap ends the episode (else traps only pay their reward).
       max_steps_in_episode: time limit (truncation, not termination).
     """
 
     goal_reward: float = 1.0
     trap_reward: float = -1.0
-    traps_terminal: float = 1.0
+    traps_terminal: bool = True
     max_steps_in_episode: int = 100
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check = lambda name, **kw: check_values("GridWorldParams", name, getattr(self, name), **kw)  # noqa: E731
         check("goal_reward")
         check("trap_reward")
-        check("traps_terminal", low=0.0, high=1.0)
+        check_bool("GridWorldParams", "traps_terminal", self.traps_terminal)
         check("max_steps_in_episode", low=1.0, integer=True)
 
 
@@ -88,7 +88,7 @@ def _cell_masks(params: GridWorldParams) -> tuple[Array, Array]:
     enter_reward = jnp.where(is_goal, params.goal_reward, 0.0) + jnp.where(
         is_trap, params.trap_reward, 0.0
     )
-    terminal = is_goal | (is_trap & (jnp.asarray(params.traps_terminal) > 0.5))
+    terminal = is_goal | (is_trap & jnp.asarray(params.traps_terminal, bool))
     return enter_reward.astype(jnp.float32), terminal
 
 

@@ -27,9 +27,8 @@ a ghost if they share a cell after the step, or if they swapped cells during it.
   `goal_reward` (and terminates);
 * otherwise a step that touches one or more ghosts pays `ghost_reward` (-1) once (not once
   per ghost). This is paid on *every* step that ends on (or swaps with) a ghost, also when
-  Pacman stays put and a ghost walks into it. With `ghost_terminal = 0` (default, the
-  course's version) the episode goes on; with `ghost_terminal = 1` it terminates (values in
-  between are rounded: > 0.5 is terminal);
+  Pacman stays put and a ghost walks into it. With `ghost_terminal=False` (default, the
+  course's version) the episode goes on; with `ghost_terminal=True` it terminates;
 * every other step pays 0.
 
 Episodes are truncated (not terminated) after `max_steps_in_episode` steps; the gymnax
@@ -61,7 +60,8 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from rljax.types import Array, check_values
+from rljax.core.types import Array
+from rljax.core.validation import check_bool, check_values, hyperparameters
 
 SIZE = 5
 NUM_GHOSTS = 3
@@ -83,30 +83,30 @@ class PacmanState(environment.EnvState):
     ghost_dirs: jax.Array  # shape=(3,), int32, +1 right or -1 left
 
 
-@struct.dataclass
+@hyperparameters
 class PacmanParams(environment.EnvParams):
     """Numeric Pacman settings: traced leaves, so a batch of them is one `vmap`.
 
     Attributes:
       goal_reward: reward for entering the strawberry (always terminal).
       ghost_reward: reward for a step that touches a ghost.
-      ghost_terminal: 1.0 if touching a ghost ends the episode, 0.0 (default, the course's
-        version) if it only pays `ghost_reward`; values in between are rounded.
+      ghost_terminal: touching a ghost ends the episode (default False, the course's
+        version: it only pays `ghost_reward`).
       ghost_period: ghosts move on the steps that start at `time % ghost_period == 0`.
       max_steps_in_episode: time limit (truncation, not termination).
     """
 
     goal_reward: float = 1.0
     ghost_reward: float = -1.0
-    ghost_terminal: float = 0.0
+    ghost_terminal: bool = False
     ghost_period: int = 2
     max_steps_in_episode: int = 100
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check = lambda name, **kw: check_values("PacmanParams", name, getattr(self, name), **kw)  # noqa: E731
         check("goal_reward")
         check("ghost_reward")
-        check("ghost_terminal", low=0.0, high=1.0)
+        check_bool("PacmanParams", "ghost_terminal", self.ghost_terminal)
         check("ghost_period", low=1.0, integer=True)
         check("max_steps_in_episode", low=1.0, integer=True)
 
@@ -247,7 +247,7 @@ class Pacman(environment.Environment[PacmanState, PacmanParams]):
         reward = jnp.where(
             reached, params.goal_reward, jnp.where(touched, params.ghost_reward, 0.0)
         )
-        ghost_ends = jnp.asarray(params.ghost_terminal) > 0.5
+        ghost_ends = jnp.asarray(params.ghost_terminal, bool)
         terminated = at_goal | reached | (touched & ghost_ends)
         new = PacmanState(time=state.time + 1, pacman=pac, ghost_cols=cols, ghost_dirs=dirs)
         return self.get_obs(new), new, jnp.asarray(reward, jnp.float32), terminated, {}
@@ -256,7 +256,7 @@ class Pacman(environment.Environment[PacmanState, PacmanParams]):
         at_goal = jnp.all(state.pacman == jnp.array(GOAL, jnp.int32))
         rows = jnp.asarray(self.ghost_rows, jnp.int32)
         on_ghost = jnp.any((rows == state.pacman[0]) & (state.ghost_cols == state.pacman[1]))
-        return at_goal | (on_ghost & (jnp.asarray(params.ghost_terminal) > 0.5))
+        return at_goal | (on_ghost & (jnp.asarray(params.ghost_terminal, bool)))
 
     def render_ascii(self, state: PacmanState) -> str:
         """`render_ascii(state, self.ghost_rows)`."""

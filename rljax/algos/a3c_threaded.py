@@ -3,14 +3,14 @@
 For users who want to watch true asynchrony on a multi-core machine. Each thread is an
 actor-learner with its own environments and its own copy of the parameters; it runs one
 jitted rollout-and-gradient call (the driver's `run_chunk` with an agent whose `update`
-only computes `rljax.a2c.rollout_gradient`), then takes the lock, applies its gradient to
+only computes `rljax.algos.a2c.rollout_gradient`), then takes the lock, applies its gradient to
 the global parameters and the shared optimizer state as one optimizer step, and, every
 `sync_every` of its own rounds, copies the global parameters back. JAX releases Python's
 GIL while compiled code runs, so the threads' rollouts overlap in time.
 
 Nondeterministic by nature: the order in which gradients reach the global parameters
 depends on the operating system's scheduling, so two runs with the same key differ (except
-with one thread). For reproducible, `vmap`pable A3C use `rljax.a3c`, which emulates this
+with one thread). For reproducible, `vmap`pable A3C use `rljax.algos.a3c`, which emulates this
 interleaving with a seeded order.
 """
 
@@ -24,18 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.a2c import (
-    ActorCritic,
-    apply_gradient,
-    init_opt_state,
-    make_network,
-    rollout_gradient,
-)
-from rljax.a2c import sample_actions as _sample
-from rljax.a3c import A3CConfig, A3CHParams
-from rljax.driver import TrainConfig, make_trainer
-from rljax.envs import env_spec
-from rljax.types import Agent, Array, EnvSpec, Key, Transition
+from rljax import optim
+from rljax.algos.a2c import apply_gradient, make_network, rollout_gradient
+from rljax.algos.a3c import A3CConfig, A3CHParams
+from rljax.core.config import TrainConfig
+from rljax.core.driver import make_trainer
+from rljax.core.types import Agent, Array, EnvSpec, Key, Transition, env_spec
+from rljax.core.validation import as_leaves
+from rljax.exploration import softmax_policy
+from rljax.nets import ActorCritic
 
 
 class ThreadedResult(NamedTuple):
@@ -62,13 +59,12 @@ def _gradient_agent(config: A3CConfig, spec: EnvSpec) -> Agent:
     network = make_network(config, spec)
 
     def init(key: Key, hparams: A3CHParams, obs: Array) -> _LearnerState:
-        params = network.init(key, obs[None])
-        hparams = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
-        return _LearnerState(params, jax.tree.map(jnp.zeros_like, params), hparams)
+        params = network.init(key, obs)
+        return _LearnerState(params, jax.tree.map(jnp.zeros_like, params), as_leaves(hparams))
 
     def act(state: _LearnerState, obs: Array, key: Key, greedy: bool = False) -> Array:
         logits = network.apply(state.params, obs, method=ActorCritic.policy)
-        return _sample(logits, key, greedy)
+        return softmax_policy(key, logits, greedy)
 
     def update(state: _LearnerState, rollout: Transition, key: Key):
         del key
@@ -111,7 +107,7 @@ def train_threaded(
         total_env_steps=steps * rounds_per_learner,
         num_envs=envs_per_learner,
         rollout_len=rollout_len,
-        log_env_steps=steps,
+        chunk_env_steps=steps,
     )
     trainer = make_trainer(
         _gradient_agent(config, env_spec(env, env_params)), env, env_params, train
@@ -120,7 +116,8 @@ def train_threaded(
     states = [jax.jit(trainer.init)(k, hparams) for k in keys]
     params = states[0].agent.params  # every local copy starts as the global parameters
     states = [s._replace(agent=s.agent._replace(params=params)) for s in states]
-    shared = {"params": params, "opt_state": init_opt_state(params), "steps": 0}
+    opt_state = optim.init(params, states[0].agent.hparams.learning_rate)
+    shared = {"params": params, "opt_state": opt_state, "steps": 0}
     # Compiled once, before the threads start.
     run_round = jax.jit(trainer.run_chunk).lower(states[0]).compile()
     apply = (

@@ -7,8 +7,6 @@ that can be `jit`ted and `vmap`ped over seeds and hyperparameters at once.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -16,100 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.types import Agent, AgentState, Array, Key, Metrics, PyTree, Transition
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Static settings of a run: they fix shapes and loop lengths (not vmappable).
-
-    Attributes:
-      total_env_steps: environment steps per seed (all `num_envs` environments together).
-      num_envs: environments stepped in parallel (vmapped) per seed, `B`.
-      rollout_len: steps per environment between two agent updates, `T`.
-      log_env_steps: environment steps per chunk; each chunk gives one row of metrics and is
-        the unit a host-side runner executes at a time.
-      eval_episodes: greedy episodes run at the end of `train` (in parallel).
-      stop_return: if set, a seed stops training once the return that `stop_on` names
-        exceeds this value; training halts at the end of that chunk and `stop_step` records
-        the step at which the criterion was met.
-      stop_window: episodes in the `train` stopping criterion's moving mean.
-      stop_on: `train`: the mean return of the last `stop_window` completed training
-        episodes, checked after every update; `greedy`: the mean return of
-        `eval_episodes` greedy episodes run at the end of every chunk (also reported as the
-        `greedy_return` metric), for agents whose greedy policy lags their exploring one.
-      max_eval_steps: safety bound on the length of an evaluation episode; defaults to the
-        environment's `max_steps_in_episode`.
-    """
-
-    total_env_steps: int = 100_000
-    num_envs: int = 1
-    rollout_len: int = 1
-    log_env_steps: int = 1_000
-    eval_episodes: int = 32
-    stop_return: float | None = None
-    stop_window: int = 10
-    stop_on: str = "train"
-    max_eval_steps: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in (
-            "total_env_steps",
-            "num_envs",
-            "rollout_len",
-            "log_env_steps",
-            "eval_episodes",
-            "stop_window",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {value!r}")
-        if self.log_env_steps % self.steps_per_update:
-            raise ValueError(
-                f"TrainConfig.log_env_steps={self.log_env_steps} must be a multiple of "
-                f"num_envs * rollout_len = {self.steps_per_update}"
-            )
-        if self.total_env_steps % self.log_env_steps:
-            raise ValueError(
-                f"TrainConfig.total_env_steps={self.total_env_steps} must be a multiple of "
-                f"log_env_steps={self.log_env_steps}"
-            )
-        if self.stop_return is not None and not math.isfinite(self.stop_return):
-            raise ValueError(f"TrainConfig.stop_return must be finite, got {self.stop_return!r}")
-        if self.stop_on not in ("train", "greedy"):
-            raise ValueError(
-                f"TrainConfig.stop_on must be 'train' or 'greedy', got {self.stop_on!r}"
-            )
-        if self.max_eval_steps is not None and self.max_eval_steps < 1:
-            raise ValueError(f"TrainConfig.max_eval_steps must be >= 1, got {self.max_eval_steps}")
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout_len
-
-    @property
-    def updates_per_chunk(self) -> int:
-        return self.log_env_steps // self.steps_per_update
-
-    @property
-    def num_chunks(self) -> int:
-        return self.total_env_steps // self.log_env_steps
-
-
-class Preset(NamedTuple):
-    """A complete, named setting of an algorithm: static config, traced hyperparameters,
-    driver settings."""
-
-    config: Any
-    hparams: Any
-    train: TrainConfig
-
-
-def pick_preset(presets: dict[str, Preset], name: str, label: str) -> Preset:
-    """`presets[name]`, or a `ValueError` naming `label` and listing the known presets."""
-    if name not in presets:
-        raise ValueError(f"unknown {label} preset {name!r}; known presets: {sorted(presets)}")
-    return presets[name]
+from rljax.core.config import TrainConfig
+from rljax.core.evaluation import default_max_steps, env_batch_fns, make_evaluate
+from rljax.core.types import Agent, AgentState, Array, Key, Metrics, PyTree, Transition
 
 
 class RunState(NamedTuple):
@@ -154,12 +61,6 @@ class _ChunkAcc(NamedTuple):
     agent_metrics: Metrics
 
 
-def _env_step_fns(env: Any, env_params: Any):
-    reset = jax.vmap(env.reset, in_axes=(0, None))
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-    return reset, step
-
-
 def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -> Trainer:
     """Build the driver's pieces for `agent` on `env` (gymnax API, 6-value `step`).
 
@@ -169,16 +70,15 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
     `discount` is 0 only on termination; on truncation `next_obs` is the true final
     observation (`info["final_observation"]`), so agents bootstrap through time limits.
     """
-    reset_fn, step_fn = _env_step_fns(env, env_params)
+    reset_fn, step_fn = env_batch_fns(env)
     B, T, W = config.num_envs, config.rollout_len, config.stop_window
-    max_eval_steps = config.max_eval_steps or int(
-        getattr(env_params, "max_steps_in_episode", 10_000)
-    )
+    max_eval_steps = config.max_eval_steps or default_max_steps(env_params)
+    evaluate = make_evaluate(agent, env, env_params, config.eval_episodes, max_eval_steps)
 
     def init(key: Key, hparams: Any) -> RunState:
         key, k_agent, k_reset = jax.random.split(key, 3)
         obs, env_state = reset_fn(jax.random.split(k_reset, B), env_params)
-        agent_state = agent.init(k_agent, hparams, obs[0])
+        agent_state = agent.init(k_agent, hparams, obs)
         return RunState(
             agent=agent_state,
             env_state=env_state,
@@ -309,30 +209,6 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
 
         return jax.lax.cond(state.stopped, skip, chunk, state)
 
-    def evaluate(agent_state: AgentState, key: Key) -> Array:
-        """Greedy returns of `eval_episodes` episodes run in parallel: `[eval_episodes]`."""
-        E = config.eval_episodes
-        key, k_reset = jax.random.split(key)
-        obs, env_state = reset_fn(jax.random.split(k_reset, E), env_params)
-        init = (obs, env_state, jnp.zeros((E,), jnp.float32), jnp.zeros((E,), bool), key, 0)
-
-        def cond(carry):
-            *_, done, _, t = carry
-            return (~jnp.all(done)) & (t < max_eval_steps)
-
-        def body(carry):
-            obs, env_state, returns, done, key, t = carry
-            key, k_act, k_step = jax.random.split(key, 3)
-            action = agent.act(agent_state, obs, k_act, greedy=True)
-            obs, env_state, reward, terminated, truncated, _ = step_fn(
-                jax.random.split(k_step, E), env_state, action, env_params
-            )
-            returns = returns + jnp.where(done, 0.0, reward.astype(jnp.float32))
-            done = done | terminated | truncated
-            return obs, env_state, returns, done, key, t + 1
-
-        return jax.lax.while_loop(cond, body, init)[2]
-
     return Trainer(init=init, run_chunk=run_chunk, evaluate=evaluate, config=config)
 
 
@@ -405,33 +281,3 @@ def tile_hparams(hparams: Any, n: int) -> Any:
         return jnp.broadcast_to(x, (n, *x.shape))
 
     return jax.tree.map(tile, hparams)
-
-
-def greedy_episode(
-    agent: Agent, env: Any, env_params: Any, agent_state: AgentState, key: Key, max_steps: int
-) -> tuple[PyTree, Array, Array]:
-    """Play one greedy episode (unbatched) and record it, e.g. to render it.
-
-    Steps with `env.step_env` (no auto-reset), so the last recorded state is the one the
-    episode ended in. Returns `(states, rewards, length)`: the states before each step and
-    after the last, stacked `[max_steps + 1, ...]` and frozen once the episode ended; the
-    rewards `[max_steps]` (0 after the end); the number of steps the episode took.
-    """
-    k_reset, key = jax.random.split(key)
-    obs, state = env.reset(k_reset, env_params)
-
-    def step(carry, k):
-        obs, state, done = carry
-        k_act, k_step = jax.random.split(k)
-        action = agent.act(agent_state, obs[None], k_act, greedy=True)[0]
-        obs2, state2, reward, terminated, _ = env.step_env(k_step, state, action, env_params)
-        ended = done | terminated | env.is_truncated(state2, env_params)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(done, b, a), new, old)  # noqa: E731
-        carry = (keep(obs2, obs), keep(state2, state), ended)
-        return carry, (state, jnp.where(done, 0.0, reward), ~done)
-
-    (_, last, _), (states, rewards, alive) = jax.lax.scan(
-        step, (obs, state, jnp.bool_(False)), jax.random.split(key, max_steps)
-    )
-    states = jax.tree.map(lambda s, x: jnp.concatenate([s, x[None]]), states, last)
-    return states, rewards, jnp.sum(alive)

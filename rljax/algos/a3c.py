@@ -9,7 +9,7 @@ A global parameter set and one optimizer state are shared. One *round* (one driv
 
 1. every learner acts in its environments with its **local** parameters for `n` steps;
 2. every learner computes the A2C gradient of its own rollout at its local parameters
-   (`rljax.a2c.rollout_gradient`), which may be stale;
+   (`rljax.algos.a2c.rollout_gradient`), which may be stale;
 3. the `K` gradients are applied to the global parameters one after another, in an order
    drawn afresh each round from the update's key (a `lax.scan`), each as its own optimizer
    step (clipping, Adam): `K` optimizer steps per round;
@@ -35,21 +35,21 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
-from rljax import a2c
-from rljax.a2c import (
+from rljax import optim
+from rljax.algos import a2c
+from rljax.algos.a2c import (
     A2CConfig,
     A2CHParams,
-    ActorCritic,
     apply_gradient,
-    init_opt_state,
     make_network,
     rollout_gradient,
-    sample_actions,
 )
-from rljax.driver import Preset, pick_preset
-from rljax.types import Agent, Array, EnvSpec, Key, Metrics, Transition, check_values
+from rljax.core.config import Preset, pick_preset
+from rljax.core.types import Agent, Array, EnvSpec, Key, Metrics, Transition
+from rljax.core.validation import as_leaves, check_values, hyperparameters
+from rljax.exploration import softmax_policy
+from rljax.nets import ActorCritic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ class A3CConfig(A2CConfig):
             )
 
 
-@struct.dataclass
+@hyperparameters
 class A3CHParams(A2CHParams):
     """Numeric A3C hyperparameters: the fields of `A2CHParams` (each learner's gradient
     clipped and its advantages normalised on their own), and the learners' refresh period.
@@ -82,8 +82,8 @@ class A3CHParams(A2CHParams):
 
     sync_every: float = 1.0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         check_values("A3CHParams", "sync_every", self.sync_every, low=1.0, high=1e9, integer=True)
 
 
@@ -93,8 +93,18 @@ class A3CState(NamedTuple):
     local_version: Array  # [K] int32, global optimizer steps when each copy was taken
     opt_state: Any  # shared: gradient clipping + Adam
     hparams: A3CHParams
-    updates: Array  # shape=(), int32, rounds completed
-    steps: Array  # shape=(), int32, optimizer steps applied to the global parameters
+    rounds: Array  # shape=(), int32, rounds completed (driver updates)
+    gradient_steps: Array  # shape=(), int32, optimizer steps applied to the global parameters
+
+
+def _per_learner(x: Array, axis: int, K: int) -> Array:
+    """Split the environments axis `B` of `x` into `[K, B / K]`, learner `k` the `k`-th block."""
+    B = x.shape[axis]
+    if B % K:
+        raise ValueError(
+            f"TrainConfig.num_envs={B} must be a multiple of A3CConfig.num_learners={K}"
+        )
+    return x.reshape(*x.shape[:axis], K, B // K, *x.shape[axis + 1 :])
 
 
 def make_a3c(config: A3CConfig, spec: EnvSpec) -> Agent:
@@ -107,25 +117,20 @@ def make_a3c(config: A3CConfig, spec: EnvSpec) -> Agent:
     """
     network = make_network(config, spec)
     K = config.num_learners
-
-    def per_learner(x: Array, axis: int) -> Array:
-        B = x.shape[axis]
-        if B % K:
-            raise ValueError(
-                f"TrainConfig.num_envs={B} must be a multiple of A3CConfig.num_learners={K}"
-            )
-        return x.reshape(*x.shape[:axis], K, B // K, *x.shape[axis + 1 :])
+    per_learner = lambda x, axis: _per_learner(x, axis, K)  # noqa: E731
 
     def init(key: Key, hparams: A3CHParams, obs: Array) -> A3CState:
-        params = network.init(key, obs[None])
+        per_learner(obs, 0)  # checks that the environments split evenly
+        params = network.init(key, obs)
+        hparams = as_leaves(hparams)
         return A3CState(
             params=params,
             local_params=jax.tree.map(lambda p: jnp.broadcast_to(p, (K, *p.shape)), params),
             local_version=jnp.zeros((K,), jnp.int32),
-            opt_state=init_opt_state(params),
-            hparams=jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams),
-            updates=jnp.int32(0),
-            steps=jnp.int32(0),
+            opt_state=optim.init(params, hparams.learning_rate),
+            hparams=hparams,
+            rounds=jnp.int32(0),
+            gradient_steps=jnp.int32(0),
         )
 
     def act(state: A3CState, obs: Array, key: Key, greedy: bool = False) -> Array:
@@ -135,7 +140,7 @@ def make_a3c(config: A3CConfig, spec: EnvSpec) -> Agent:
             policy = lambda p, o: network.apply(p, o, method=ActorCritic.policy)  # noqa: E731
             logits = jax.vmap(policy)(state.local_params, per_learner(obs, 0))
             logits = logits.reshape(obs.shape[0], -1)
-        return sample_actions(logits, key, greedy)
+        return softmax_policy(key, logits, greedy)
 
     def update(state: A3CState, rollout: Transition, key: Key) -> tuple[A3CState, Metrics]:
         hp = state.hparams
@@ -152,9 +157,9 @@ def make_a3c(config: A3CConfig, spec: EnvSpec) -> Agent:
 
         order = jax.random.permutation(key, K)
         (params, opt_state, steps), staleness = jax.lax.scan(
-            apply_one, (state.params, state.opt_state, state.steps), order
+            apply_one, (state.params, state.opt_state, state.gradient_steps), order
         )
-        rounds = state.updates + 1
+        rounds = state.rounds + 1
         sync_every = jnp.round(hp.sync_every).astype(jnp.int32)
         refresh = jnp.mod(rounds - jnp.arange(K), sync_every) == 0
         local_params = jax.tree.map(
@@ -168,8 +173,8 @@ def make_a3c(config: A3CConfig, spec: EnvSpec) -> Agent:
             local_version=jnp.where(refresh, steps, state.local_version),
             opt_state=opt_state,
             hparams=hp,
-            updates=rounds,
-            steps=steps,
+            rounds=rounds,
+            gradient_steps=steps,
         )
         metrics = jax.tree.map(jnp.mean, metrics)
         metrics["staleness"] = jnp.mean(staleness.astype(jnp.float32))
@@ -187,7 +192,7 @@ PRESETS: dict[str, Preset] = {
     "cartpole": Preset(
         config=A3CConfig(hidden_sizes=(64, 64), num_learners=4),
         hparams=A3CHParams(learning_rate=1e-3, sync_every=1.0),
-        train=a2c.PRESETS["cartpole"].train,
+        train_config=a2c.PRESETS["cartpole"].train_config,
     ),
 }
 

@@ -11,43 +11,100 @@ import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
-import rljax
-from rljax import a2c, a3c, deep_sarsa, dqn, reinforce, tabular
-from rljax.driver import Preset, TrainConfig, Trainer, make_trainer
-from rljax.types import Agent
+import numpy as np
+
+from rljax.algos import a2c, a3c, deep_sarsa, dp, dqn, reinforce, tabular
+from rljax.core.config import Preset, TrainConfig
+from rljax.core.driver import Trainer, make_trainer
+from rljax.core.types import Agent, env_spec
+from rljax.envs import gridworld as gw
+from rljax.envs import make
+
+Build = Callable[[Any, Any, Any, TrainConfig], Agent]  # (config, env, env_params, train_config)
+Report = Callable[[Any, Any, Any, Path], str]  # (agent state of one run, env, params, folder)
 
 
 @dataclasses.dataclass(frozen=True)
 class Algo:
-    """An algorithm as the command line sees it."""
+    """An algorithm as the command line sees it.
+
+    `report`, if set, shows what a run learned beyond its returns (e.g. a value table): it
+    gets the agent state of one run and the run folder, writes its files there and returns
+    text to print.
+    """
 
     name: str
     summary: str
     default_env: str
     presets: Mapping[str, Preset]
-    build: Callable[[Any, Any, Any, TrainConfig], Agent]  # (config, env, params, train)
+    build: Build
+    report: Report | None = None
 
 
-def _tabular_config(config, env, params, train):
-    del config, train
-    return tabular.TabularConfig.for_env(env, params)
-
-
-def _tabular(make: Callable[..., Agent]) -> Callable[[Any, Any, Any, TrainConfig], Agent]:
-    def build(config, env, params, train):
-        return make(_tabular_config(config, env, params, train), train.num_envs)
+def _network(make_agent: Callable[[Any, Any], Agent]) -> Build:
+    def build(config, env, env_params, train_config):
+        del train_config
+        return make_agent(config, env_spec(env, env_params))
 
     return build
 
 
-_GRID_TRAIN = TrainConfig(total_env_steps=40_000, log_env_steps=1_000, eval_episodes=4)
-# Optimistic values and exploration fading to zero: tests/test_gridworld_learning.py.
-_GRID_CONTROL = tabular.TabularHParams(
-    learning_rate=0.05, gamma=0.9, epsilon=0.3, epsilon_decay=0.9998, init_value=2.0
-)
-_GRID_PREDICTION = tabular.TabularHParams(learning_rate=0.05, gamma=0.9)
+def _tabular(make_agent: Callable[[tabular.TabularConfig], Agent]) -> Build:
+    def build(config, env, env_params, train_config):
+        del config, train_config
+        return make_agent(tabular.TabularConfig.for_env(env, env_params))
+
+    return build
+
+
+def _planner(method: str) -> Build:
+    def build(config, env, env_params, train_config):
+        del train_config
+        if not isinstance(env, gw.GridWorld):
+            raise ValueError(
+                f"{method} needs an environment with an exact model (GridWorld-v0, "
+                f"GridWorld5-v0), got {env.name}"
+            )
+        P, R, terminal = gw.transition_model(env, env_params)
+        config = dataclasses.replace(config or dp.DPConfig(), method=method)
+        return dp.make_dp_agent(config, P, R, terminal)
+
+    return build
+
+
+def _show_values(V: Any, policy: Any, env: Any, env_params: Any, folder: Path, title: str) -> str:
+    import matplotlib.pyplot as plt
+
+    terminal = gw.transition_model(env, env_params)[2]
+    fig = gw.render_values(V, policy, folder / "values.png", title, terminal=terminal)
+    plt.close(fig)
+    return gw.render_ascii(V, policy, terminal) + f"\nvalues: {folder / 'values.png'}"
+
+
+def _report_planner(state: Any, env: Any, env_params: Any, folder: Path) -> str:
+    return _show_values(state.V, state.params, env, env_params, folder, "dynamic programming")
+
+
+def _report_q(state: Any, env: Any, env_params: Any, folder: Path) -> str:
+    q = np.asarray(state.params)
+    if q.shape[0] != gw.NUM_STATES:
+        return ""
+    policy = (q >= q.max(-1, keepdims=True) - 1e-9).astype(float)
+    return _show_values(q.max(-1), policy, env, env_params, folder, "greedy values max_a Q")
+
+
+def _report_v(state: Any, env: Any, env_params: Any, folder: Path) -> str:
+    v = np.asarray(state.params)
+    if v.shape[0] != gw.NUM_STATES:
+        return ""
+    return _show_values(v, None, env, env_params, folder, "state values V")
+
+
+_CONTROL = dict(tabular.CONTROL_PRESETS)
+_PREDICTION = dict(tabular.PREDICTION_PRESETS)
 
 ALGOS: dict[str, Algo] = {
     "dqn": Algo(
@@ -55,111 +112,121 @@ ALGOS: dict[str, Algo] = {
         "DQN: replay memory, target network, epsilon-greedy (Mnih et al. 2015)",
         "CartPole-v1",
         dict(dqn.PRESETS),
-        lambda config, env, params, train: dqn.make_dqn(config, rljax.env_spec(env, params)),
+        _network(dqn.make_dqn),
     ),
     "deep_sarsa": Algo(
         "deep_sarsa",
         "Deep SARSA: online semi-gradient SARSA with an MLP, no replay, no target (S&B 10.1)",
         "Pacman-v0",
-        {
-            "default": Preset(
-                deep_sarsa.DeepSARSAConfig(),
-                deep_sarsa.DeepSARSAHParams(),
-                TrainConfig(total_env_steps=50_000, log_env_steps=1_000, eval_episodes=1),
-            )
-        },
-        lambda config, env, params, train: deep_sarsa.make_deep_sarsa(
-            dataclasses.replace(config, num_envs=train.num_envs), rljax.env_spec(env, params)
-        ),
+        dict(deep_sarsa.PRESETS),
+        _network(deep_sarsa.make_deep_sarsa),
     ),
     "reinforce": Algo(
         "reinforce",
         "REINFORCE: Monte-Carlo policy gradient with a learned baseline (S&B 13.3-13.4)",
         "Pacman-v0",
-        {
-            "default": reinforce.PRESETS["pacman"],
-            **reinforce.PRESETS,
-        },
-        lambda config, env, params, train: reinforce.make_reinforce(
-            config, rljax.env_spec(env, params)
-        ),
+        {"default": reinforce.PRESETS["pacman"], **reinforce.PRESETS},
+        _network(reinforce.make_reinforce),
     ),
     "a2c": Algo(
         "a2c",
         "A2C: advantage actor-critic, n-step returns or GAE, vectorised actors (Mnih et al. 2016)",
         "CartPole-v1",
         {"default": a2c.PRESETS["cartpole"], **a2c.PRESETS},
-        lambda config, env, params, train: a2c.make_a2c(config, rljax.env_spec(env, params)),
+        _network(a2c.make_a2c),
     ),
     "a3c": Algo(
         "a3c",
         "A3C: K actor-learners with stale local copies, updates applied in a seeded order",
         "CartPole-v1",
         {"default": a3c.PRESETS["cartpole"], **a3c.PRESETS},
-        lambda config, env, params, train: a3c.make_a3c(config, rljax.env_spec(env, params)),
+        _network(a3c.make_a3c),
     ),
     "q_learning": Algo(
         "q_learning",
         "tabular Q-learning (S&B 6.5)",
         "GridWorld-v0",
-        {"default": Preset(None, _GRID_CONTROL, _GRID_TRAIN)},
-        _tabular(lambda cfg, n: tabular.make_q_learning(cfg, n)),
+        _CONTROL,
+        _tabular(tabular.make_q_learning),
+        _report_q,
     ),
     "sarsa": Algo(
         "sarsa",
         "tabular SARSA (S&B 6.4)",
         "GridWorld-v0",
-        {"default": Preset(None, _GRID_CONTROL, _GRID_TRAIN)},
-        _tabular(lambda cfg, n: tabular.make_sarsa(cfg, n)),
+        _CONTROL,
+        _tabular(tabular.make_sarsa),
+        _report_q,
     ),
     "expected_sarsa": Algo(
         "expected_sarsa",
         "tabular Expected SARSA (S&B 6.6)",
         "GridWorld-v0",
-        {"default": Preset(None, _GRID_CONTROL, _GRID_TRAIN)},
-        _tabular(lambda cfg, n: tabular.make_sarsa(cfg, n, expected=True)),
+        _CONTROL,
+        _tabular(lambda cfg: tabular.make_sarsa(cfg, expected=True)),
+        _report_q,
     ),
     "td": Algo(
         "td",
         "TD(0) prediction of the uniform random policy (S&B 6.1)",
         "GridWorld-v0",
-        {"default": Preset(None, _GRID_PREDICTION, _GRID_TRAIN)},
-        lambda config, env, params, train: tabular.make_td_prediction(
-            _tabular_config(config, env, params, train)
-        ),
+        _PREDICTION,
+        _tabular(tabular.make_td_prediction),
+        _report_v,
     ),
     "mc": Algo(
         "mc",
         "first-visit Monte-Carlo prediction of the uniform random policy (S&B 5.1)",
         "GridWorld-v0",
-        {"default": Preset(None, _GRID_PREDICTION, _GRID_TRAIN)},
-        _tabular(lambda cfg, n: tabular.make_mc_prediction(cfg, n)),
+        _PREDICTION,
+        _tabular(tabular.make_mc_prediction),
+        _report_v,
+    ),
+    "policy_iteration": Algo(
+        "policy_iteration",
+        "policy iteration on the exact model (S&B 4.3)",
+        "GridWorld-v0",
+        {"default": dp.PRESETS["default"]._replace(config=dp.DPConfig("policy_iteration"))},
+        _planner("policy_iteration"),
+        _report_planner,
+    ),
+    "value_iteration": Algo(
+        "value_iteration",
+        "value iteration on the exact model (S&B 4.4)",
+        "GridWorld-v0",
+        {"default": dp.PRESETS["default"]._replace(config=dp.DPConfig("value_iteration"))},
+        _planner("value_iteration"),
+        _report_planner,
     ),
 }
 
 
 class Experiment(NamedTuple):
-    """A run, fully specified: what `rljax.runner.run_in_folder` executes."""
+    """A run, fully specified: what `rljax.run.folders.run_in_folder` executes."""
 
     algo: str
     env_id: str
     preset: str
     config: Any  # static algorithm config (None for the tabular agents)
     hparams: Any
-    train: TrainConfig
+    train_config: TrainConfig
     trainer: Trainer
+    agent: Agent
+    env: Any
+    env_params: Any
 
     def settings(self) -> dict[str, Any]:
         """Every setting as plain JSON-able values (what `config.json` stores)."""
         plain = lambda x: dataclasses.asdict(x) if dataclasses.is_dataclass(x) else None  # noqa: E731
-        hparams = {k: float(v) for k, v in plain(self.hparams).items()}
+        scalar = lambda v: bool(v) if np.asarray(v).dtype == bool else float(v)  # noqa: E731
+        hparams = {k: scalar(v) for k, v in plain(self.hparams).items()}
         return {
             "algo": self.algo,
             "env": self.env_id,
             "preset": self.preset,
             "config": plain(self.config),
             "hparams": hparams,
-            "train": plain(self.train),
+            "train": plain(self.train_config),
         }
 
 
@@ -175,7 +242,7 @@ def settable(algo_name: str, preset: str = "default") -> dict[str, tuple[Any, st
     `hparams` (traced), `config` (static) or `train` (driver)."""
     p = _preset(algo(algo_name), preset)
     out = {}
-    for where, obj in (("hparams", p.hparams), ("config", p.config), ("train", p.train)):
+    for where, obj in (("hparams", p.hparams), ("config", p.config), ("train", p.train_config)):
         if obj is None:
             continue
         meanings = field_meanings(type(obj))
@@ -198,27 +265,36 @@ def make_experiment(
     a = algo(algo_name)
     p = _preset(a, preset)
     env_id = env_id or a.default_env
-    env, env_params = rljax.make(env_id)
-    parts = {"hparams": p.hparams, "config": p.config, "train": p.train}
+    env, env_params = make(env_id)
+    parts = {"hparams": p.hparams, "config": p.config, "train": p.train_config}
     valid = settable(algo_name, preset)
-    updates: dict[str, dict[str, Any]] = {"hparams": {}, "config": {}, "train": {}}
+    changes: dict[str, dict[str, Any]] = {"hparams": {}, "config": {}, "train": {}}
     for name, text in (overrides or {}).items():
         if name not in valid:
             raise ValueError(
                 f"unknown setting {name!r} for {algo_name}; valid settings: {', '.join(valid)}"
             )
         default, _, where = valid[name]
-        updates[where][name] = _parse(name, text, default)
-    if "total_env_steps" in updates["train"] and "log_env_steps" not in updates["train"]:
-        steps = updates["train"]["total_env_steps"]
-        updates["train"]["log_env_steps"] = min(p.train.log_env_steps, steps)
-    for where, values in updates.items():
+        changes[where][name] = _parse(name, text, default)
+    if "total_env_steps" in changes["train"] and "chunk_env_steps" not in changes["train"]:
+        steps = changes["train"]["total_env_steps"]
+        changes["train"]["chunk_env_steps"] = min(p.train_config.chunk_env_steps, steps)
+    for where, values in changes.items():
         if values:
             parts[where] = dataclasses.replace(parts[where], **values)
     agent = a.build(parts["config"], env, env_params, parts["train"])
     trainer = make_trainer(agent, env, env_params, parts["train"])
     return Experiment(
-        algo_name, env_id, preset, parts["config"], parts["hparams"], parts["train"], trainer
+        algo_name,
+        env_id,
+        preset,
+        parts["config"],
+        parts["hparams"],
+        parts["train"],
+        trainer,
+        agent,
+        env,
+        env_params,
     )
 
 

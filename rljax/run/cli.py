@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-import rljax
-from rljax import dp, experiment, runner, tabular
-
-DP_ALGOS = ("policy_iteration", "value_iteration")
+from rljax.core.driver import tile_hparams
+from rljax.envs import registered_envs
+from rljax.run import checkpoint, folders, loop, registry
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -53,12 +51,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     if args.steps is not None:
         overrides["total_env_steps"] = str(args.steps)
-    if args.algo in DP_ALGOS:
-        return _train_dp(args, overrides)
-    exp = experiment.make_experiment(args.algo, args.env, args.preset, overrides)
+    exp = registry.make_experiment(args.algo, args.env, args.preset, overrides)
     out = Path(args.out or f"runs/{args.algo}_{args.env}")
-    print(f"{args.algo} on {args.env}: {args.seeds} seeds, {exp.train.total_env_steps:,} steps")
-    result = runner.run_in_folder(
+    steps = exp.train_config.total_env_steps
+    print(f"{args.algo} on {exp.env_id}: {args.seeds} seeds, {steps:,} steps; compiling ...")
+    result = folders.run_in_folder(
         exp,
         out,
         seeds=args.seeds,
@@ -66,81 +63,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         checkpoint_every=args.checkpoint_every,
         keep=args.keep,
-        on_chunk=runner.print_progress(),
+        on_chunk=loop.print_progress(),
     )
     if result.get("interrupted"):
         print(f"\ninterrupted after chunk {result['chunk']}; resume with --resume --out {out}")
         return 130
+    if result.get("report"):
+        print(result["report"])
     ev = result["eval_return"]
     print(
         f"greedy return per seed {np.round(ev['per_seed'], 1).tolist()} (mean {ev['mean']:.1f}); "
         f"compile {result['compile_seconds']:.1f} s, train {result['train_seconds']:.1f} s; "
         f"results in {out}/"
     )
-    return 0
-
-
-def _train_dp(args: argparse.Namespace, overrides: dict[str, str]) -> int:
-    from rljax.envs.gridworld import GridWorld, render_ascii, render_values, transition_model
-
-    env, params = rljax.make(args.env)
-    if not isinstance(env, GridWorld):
-        raise ValueError(
-            f"{args.algo} needs an environment with an exact model (GridWorld), got {args.env}"
-        )
-    known = {"gamma": 0.9, "tol": 1e-6}
-    for name in overrides:
-        if name not in known:
-            raise ValueError(
-                f"unknown setting {name!r} for {args.algo}; valid settings: gamma, tol"
-            )
-    values = {k: float(overrides.get(k, v)) for k, v in known.items()}
-    P, R, terminal = transition_model(env, params)
-    t0 = time.perf_counter()
-    solve = getattr(dp, args.algo)
-    result = solve(P, R, terminal, values["gamma"], tol=values["tol"])
-    seconds = time.perf_counter() - t0
-    out = Path(args.out or f"runs/{args.algo}_{args.env}")
-    out.mkdir(parents=True, exist_ok=True)
-    print(render_ascii(result.V, result.policy, terminal))
-    import matplotlib.pyplot as plt
-
-    plt.close(render_values(result.V, result.policy, out / "values.png", args.algo))
-    # The greedy policy, evaluated in the environment itself.
-    cfg = tabular.TabularConfig.for_env(env, params)
-    agent = tabular.make_td_prediction(cfg, result.policy)
-    trainer = rljax.make_trainer(
-        agent, env, params, rljax.TrainConfig(total_env_steps=1, log_env_steps=1, eval_episodes=8)
-    )
-    state = trainer.init(jax.random.key(args.seed), tabular.TabularHParams(gamma=values["gamma"]))
-    returns = np.asarray(trainer.evaluate(state.agent, jax.random.key(args.seed + 1)))
-    settings = {"algo": args.algo, "env": args.env, "preset": None, "hparams": values}
-    (out / "config.json").write_text(
-        json.dumps({**settings, "versions": runner.versions()}, indent=2)
-    )
-    (out / "values.json").write_text(
-        json.dumps(
-            {"V": np.asarray(result.V).tolist(), "policy": np.asarray(result.policy).tolist()}
-        )
-    )
-    summary = {
-        "algo": args.algo,
-        "env": args.env,
-        "num_seeds": 1,
-        "env_steps_per_seed": 0,
-        "compile_seconds": 0.0,
-        "train_seconds": round(seconds, 4),
-        "env_steps_per_second": 0.0,
-        "eval_return": {
-            "mean": float(returns.mean()),
-            "min": float(returns.min()),
-            "max": float(returns.max()),
-            "per_seed": [float(returns.mean())],
-        },
-        "versions": runner.versions(),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"{int(result.sweeps)} sweeps; greedy return {returns.mean():.2f}; results in {out}/")
     return 0
 
 
@@ -152,16 +87,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     saved = json.loads(config_path.read_text())
     overrides = _settings_as_overrides(saved)
     overrides["eval_episodes"] = str(args.episodes)
-    exp = experiment.make_experiment(saved["algo"], saved["env"], saved["preset"], overrides)
-    files = runner.checkpoint_files(folder)
+    exp = registry.make_experiment(saved["algo"], saved["env"], saved["preset"], overrides)
+    files = folders.checkpoint_files(folder)
     if not files:
         raise ValueError(f"{folder}/checkpoints holds no checkpoint to evaluate")
     seeds = saved["num_seeds"]
     keys = jax.random.split(jax.random.key(saved["seed"]), seeds)
-    init, _, evaluate = runner.compiled(exp.trainer)
-    template = init(keys, rljax.tile_hparams(exp.hparams, seeds))
-    state, chunk, _ = runner.load_run_state(files[-1], template)
-    returns = np.asarray(evaluate(state.agent, runner.eval_keys(keys)))
+    init, _, evaluate = loop.jitted(exp.trainer)
+    template = init(keys, tile_hparams(exp.hparams, seeds))
+    state, chunk, _ = folders.load_run_state(files[-1], template)
+    returns = np.asarray(evaluate(state.agent, loop.eval_keys(keys)))
     print(f"{files[-1].name} (after chunk {chunk}): {args.episodes} greedy episodes per seed")
     for i, r in enumerate(returns):
         print(f"  seed {i}: {r.mean():8.2f} ± {r.std():.2f}")
@@ -172,28 +107,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     del args
     print("algorithms:")
-    for a in experiment.ALGOS.values():
+    for a in registry.ALGOS.values():
         presets = ", ".join(a.presets)
         print(f"  {a.name:<16} {a.summary} (default env {a.default_env}; presets: {presets})")
-    for name in DP_ALGOS:
-        print(
-            f"  {name:<16} dynamic programming on an exact model (GridWorld); settings gamma, tol"
-        )
-    print("\nenvironments:\n  " + ", ".join(rljax.registered_envs()))
-    for name in experiment.ALGOS:
+    print("\nenvironments:\n  " + ", ".join(registered_envs()))
+    for name in registry.ALGOS:
         print(f"\n{name} settings (--set name=value; default preset):")
-        for field, (default, meaning, where) in experiment.settable(name).items():
+        for field, (default, meaning, where) in registry.settable(name).items():
             print(f"  {field:<26} {default!s:<12} [{where}] {meaning}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    folders = [Path(d) for d in args.dirs]
-    for folder in folders:
+    dirs = [Path(d) for d in args.dirs]
+    for folder in dirs:
         if not (folder / "metrics.csv").exists():
             raise ValueError(f"{folder} has no metrics.csv (is it a run folder?)")
     out = Path(args.out)
-    runner.plot_folders(folders, out)
+    folders.plot_folders(dirs, out)
     print(f"wrote {out}")
     return 0
 
@@ -231,6 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, rljax.checkpoint.CheckpointError) as e:
+    except (ValueError, checkpoint.CheckpointError) as e:
         print(f"rljax: error: {e}", file=sys.stderr)
         return 2

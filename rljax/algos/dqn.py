@@ -10,17 +10,24 @@ import dataclasses
 import math
 from typing import Any, NamedTuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
-from flax import struct
 
-from rljax.driver import Preset, TrainConfig, pick_preset
-from rljax.exploration import epsilon_at, epsilon_greedy
-from rljax.networks import MLP, check_kernel_init
+from rljax import losses, optim
+from rljax.core.config import Preset, TrainConfig, pick_preset
+from rljax.core.types import Agent, Array, EnvSpec, Key, Metrics, Transition
+from rljax.core.validation import (
+    as_leaves,
+    check_bool,
+    check_counts,
+    check_sizes,
+    check_values,
+    hyperparameters,
+)
+from rljax.exploration import epsilon_at, epsilon_greedy_policy
+from rljax.nets import check_kernel_init, q_network
 from rljax.replay import ReplayBuffer, replay_add, replay_init, replay_sample
-from rljax.types import Agent, Array, EnvSpec, Key, Metrics, Transition, check_values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +36,7 @@ class DQNConfig:
 
     Attributes:
       hidden_sizes: widths of the Q-network's hidden ReLU layers.
-      kernel_init: weight initializer, one of `rljax.networks.KERNEL_INITS`.
+      kernel_init: weight initializer, one of `rljax.nets.KERNEL_INITS`.
       buffer_size: replay memory capacity (transitions).
       batch_size: transitions per gradient step.
       gradient_steps: gradient steps per `update` call (per rollout of `T * B` steps).
@@ -42,25 +49,19 @@ class DQNConfig:
     gradient_steps: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("buffer_size", "batch_size", "gradient_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"DQNConfig.{name} must be an integer >= 1, got {value!r}")
+        check_counts("DQNConfig", self, "buffer_size", "batch_size", "gradient_steps")
         if self.batch_size > self.buffer_size:
             raise ValueError(
                 f"DQNConfig.batch_size={self.batch_size} is larger than "
                 f"DQNConfig.buffer_size={self.buffer_size}"
             )
-        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
-            raise ValueError(
-                f"DQNConfig.hidden_sizes must be positive integers, got {self.hidden_sizes!r}"
-            )
+        check_sizes("DQNConfig", "hidden_sizes", self.hidden_sizes)
         check_kernel_init("DQNConfig", self.kernel_init)
 
 
-@struct.dataclass
+@hyperparameters
 class DQNHParams:
-    """Numeric DQN hyperparameters: traced leaves, so a batch of them is one `vmap`.
+    """DQN hyperparameters: traced leaves, so a batch of them is one `vmap`.
 
     The defaults are generic DQN settings (Double DQN, Huber loss, periodic hard target
     copies); `preset("default")` holds the settings measured to solve CartPole-v1.
@@ -71,14 +72,16 @@ class DQNHParams:
         linearly; it stays there afterwards.
       learning_rate_decay_steps: length of the linear decay (0: constant `learning_rate`).
       gamma: discount factor in [0, 1].
-      epsilon, epsilon_end, epsilon_decay: exploration rate, from `epsilon` at the start,
-        `max(epsilon_end, epsilon * epsilon_decay ** gradient_steps_taken)`.
+      epsilon: exploration rate at the start.
+      epsilon_end: the exploration rate never decays below this.
+      epsilon_decay: per gradient step, `epsilon_t = max(epsilon_end, epsilon *
+        epsilon_decay ** gradient_steps)`.
       learning_starts: gradient steps begin once the memory holds this many transitions.
-      target_update_period: copy every this many updates (0: never by period).
-      target_update_on_done: 1.0 to also copy whenever an episode ends (the course's rule).
+      target_update_period: copy every this many `update` calls (0: never by period).
+      target_update_on_done: also copy whenever an episode ends (the course's rule).
       tau: the copy is `target <- tau * online + (1 - tau) * target` (1.0: hard copy).
-      double_dqn: 1.0 for Double DQN's target (online argmax, target value).
-      huber: 1.0 for the Huber loss, 0.0 for the squared TD error.
+      double_dqn: Double DQN's target (online argmax, target value) instead of DQN's.
+      huber: the Huber loss instead of the squared TD error.
       max_grad_norm: clip gradients to this global norm (inf: no clipping).
       terminal_reward: reward stored for terminating transitions instead of the
         environment's (the course's -100 when the pole falls); NaN keeps the environment's.
@@ -93,14 +96,14 @@ class DQNHParams:
     epsilon_decay: float = 0.9995
     learning_starts: float = 1_000.0
     target_update_period: float = 500.0
-    target_update_on_done: float = 0.0
+    target_update_on_done: bool = False
     tau: float = 1.0
-    double_dqn: float = 1.0
-    huber: float = 1.0
+    double_dqn: bool = True
+    huber: bool = True
     max_grad_norm: float = 10.0
     terminal_reward: float = math.nan
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check = lambda name, **kw: check_values("DQNHParams", name, getattr(self, name), **kw)  # noqa: E731
         check("learning_rate", low=0.0, low_open=True)
         check("learning_rate_end", low=0.0)
@@ -111,163 +114,120 @@ class DQNHParams:
         check("epsilon_decay", low=0.0, high=1.0)
         check("learning_starts", low=0.0, integer=True)
         check("target_update_period", low=0.0, integer=True)
-        check("target_update_on_done", low=0.0, high=1.0)
         check("tau", low=0.0, high=1.0, low_open=True)
-        check("double_dqn", low=0.0, high=1.0)
-        check("huber", low=0.0, high=1.0)
         check("max_grad_norm", low=0.0, low_open=True, high=math.inf)
         check("terminal_reward", allow_nan=True)
+        for name in ("target_update_on_done", "double_dqn", "huber"):
+            check_bool("DQNHParams", name, getattr(self, name))
 
 
 class DQNState(NamedTuple):
     params: Any  # online Q-network
     target_params: Any
-    opt_state: Any
+    opt_state: Any  # clipping + Adam, the learning rate in the state
     buffer: ReplayBuffer  # items: Transition of one step
     hparams: DQNHParams
-    updates: Array  # shape=(), int32, calls of `update`
+    update_calls: Array  # shape=(), int32, calls of `update`
     gradient_steps: Array  # shape=(), int32, gradient steps applied
 
 
-def q_learning_target(
-    r_t: Array,
-    discount_t: Array,
-    q_t_target: Array,
-    q_t_online: Array,
-    gamma: Array,
-    double_dqn: Array,
-) -> Array:
-    """One transition's TD target `y = r_t + gamma * discount_t * Q_target(s_t, a*)`.
-
-    `a* = argmax_a Q_target(s_t, a)` (DQN) or `argmax_a Q_online(s_t, a)` (Double DQN,
-    `double_dqn = 1`). `discount_t` is 0 only where the episode terminated, so a
-    truncated episode still bootstraps. Shapes: `r_t, discount_t, gamma: []`,
-    `q_t_target, q_t_online: [num_actions]`; returns `[]`.
-    """
-    chex.assert_rank([r_t, discount_t, q_t_target, q_t_online], [0, 0, 1, 1])
-    greedy = jnp.where(double_dqn > 0.5, jnp.argmax(q_t_online), jnp.argmax(q_t_target))
-    return r_t + gamma * discount_t * q_t_target[greedy]
-
-
 def learning_rate_at(hparams: DQNHParams, gradient_steps: Array) -> Array:
-    """Linear from `learning_rate` to `learning_rate_end` over `learning_rate_decay_steps`."""
-    steps = jnp.maximum(hparams.learning_rate_decay_steps, 1.0)
+    """Linear from `learning_rate` to `learning_rate_end` over `learning_rate_decay_steps`
+    gradient steps, constant afterwards (and throughout when the length is 0)."""
+    length = hparams.learning_rate_decay_steps
     frac = jnp.where(
-        hparams.learning_rate_decay_steps > 0,
-        jnp.minimum(gradient_steps.astype(jnp.float32) / steps, 1.0),
-        0.0,
+        length > 0, jnp.minimum(gradient_steps.astype(jnp.float32) / jnp.maximum(length, 1), 1), 0
     )
     return hparams.learning_rate + frac * (hparams.learning_rate_end - hparams.learning_rate)
+
+
+def _store(buffer: ReplayBuffer, rollout: Transition, hp: DQNHParams) -> ReplayBuffer:
+    """Add a rollout `[T, B]` to the memory, rewriting the reward of terminating
+    transitions to `terminal_reward` unless it is NaN."""
+    items = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), rollout)
+    rewrite = (items.discount == 0.0) & ~jnp.isnan(hp.terminal_reward)
+    reward = jnp.where(rewrite, hp.terminal_reward, items.reward)
+    return replay_add(buffer, items._replace(reward=reward))
+
+
+def _target_update(
+    params: Any, target_params: Any, update_calls: Array, done: Array, hp: DQNHParams
+) -> Any:
+    """`target <- tau * online + (1 - tau) * target` (`optax.incremental_update`) when
+    `update_calls` is a multiple of a nonzero `target_update_period`, or, with
+    `target_update_on_done`, when an episode ended in the rollout (`done [T, B]`)."""
+    period = hp.target_update_period.astype(jnp.int32)
+    by_period = (period > 0) & (update_calls % jnp.maximum(period, 1) == 0)
+    copy = by_period | (hp.target_update_on_done & jnp.any(done))
+    moved = optax.incremental_update(params, target_params, hp.tau)
+    return jax.tree.map(lambda m, t: jnp.where(copy, m, t), moved, target_params)
 
 
 def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
     """DQN as `Agent(init, act, update)`.
 
     `update` stores the rollout (`[T, B]` transitions) in the replay memory, then takes
-    `config.gradient_steps` Adam steps on the loss of `Q(s, a) - y` (Huber or squared) over
-    batches sampled uniformly from the filled slots, with `y` from `q_learning_target`;
-    gradient steps are masked until the memory holds `learning_starts` transitions. The
-    target network then moves towards the online one when its period elapses or an
-    episode ended (per the hyperparameters).
+    `config.gradient_steps` Adam steps on `mean(td_loss(delta))` over batches sampled
+    uniformly from the filled slots, with `delta` the Q-learning (or Double Q-learning)
+    error against the target network; gradient steps are masked until the memory holds
+    `learning_starts` transitions. The target network then moves towards the online one
+    (`optax.incremental_update` at rate `tau`) when its period elapses or an episode ended.
     """
-    network = MLP(
-        hidden_sizes=tuple(config.hidden_sizes),
-        out_size=spec.num_actions,
-        obs_ndim=len(spec.obs_shape),
-        kernel_init=config.kernel_init,
-    )
+    network = q_network(config.hidden_sizes, config.kernel_init, spec)
 
     def init(key: Key, hparams: DQNHParams, obs: Array) -> DQNState:
-        params = network.init(key, obs[None])
-        item = Transition(
-            obs=obs,
-            action=jnp.int32(0),
-            reward=jnp.float32(0.0),
-            discount=jnp.float32(0.0),
-            next_obs=obs,
-            done=jnp.bool_(False),
-        )
-        hparams = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams)
+        params = network.init(key, obs)
+        one = jax.tree.map(lambda x: x[0], obs)
+        item = Transition(one, jnp.int32(0), jnp.float32(0), jnp.float32(0), one, jnp.bool_(0))
+        hparams = as_leaves(hparams)
         return DQNState(
             params=params,
             target_params=params,
-            opt_state=optax.adam(1.0).init(params),
+            opt_state=optim.init(params, hparams.learning_rate),
             buffer=replay_init(item, config.buffer_size),
             hparams=hparams,
-            updates=jnp.int32(0),
+            update_calls=jnp.int32(0),
             gradient_steps=jnp.int32(0),
         )
 
     def act(state: DQNState, obs: Array, key: Key, greedy: bool = False) -> Array:
-        q = network.apply(state.params, obs)
-        if greedy:
-            return jnp.argmax(q, axis=-1).astype(jnp.int32)
-        return epsilon_greedy(key, q, epsilon_at(state.hparams, state.gradient_steps))
+        epsilon = epsilon_at(state.hparams, state.gradient_steps)
+        return epsilon_greedy_policy(key, network.apply(state.params, obs), epsilon, greedy)
 
     def loss_fn(params, target_params, batch: Transition, hp: DQNHParams):
         q_tm1 = network.apply(params, batch.obs)
-        q_t_target = network.apply(target_params, batch.next_obs)
-        q_t_online = network.apply(params, batch.next_obs)
-        y = jax.vmap(q_learning_target, in_axes=(0, 0, 0, 0, None, None))(
-            batch.reward, batch.discount, q_t_target, q_t_online, hp.gamma, hp.double_dqn
+        q_t_value = network.apply(target_params, batch.next_obs)
+        selector = jnp.where(hp.double_dqn, network.apply(params, batch.next_obs), q_t_value)
+        td = jax.vmap(losses.double_q_learning)(
+            q_tm1, batch.action, batch.reward, hp.gamma * batch.discount, q_t_value, selector
         )
         q_a = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)[:, 0]
-        td = q_a - jax.lax.stop_gradient(y)
-        loss = jnp.where(hp.huber > 0.5, optax.huber_loss(td), jnp.square(td))
-        return jnp.mean(loss), jnp.mean(q_a)
+        return jnp.mean(losses.td_loss(td, hp.huber)), jnp.mean(q_a)
 
     def update(state: DQNState, rollout: Transition, key: Key) -> tuple[DQNState, Metrics]:
         hp = state.hparams
-        items = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), rollout)
-        shaped = jnp.where(
-            (items.discount == 0.0) & ~jnp.isnan(hp.terminal_reward),
-            hp.terminal_reward,
-            items.reward,
-        )
-        buffer = replay_add(state.buffer, items._replace(reward=shaped))
+        buffer = _store(state.buffer, rollout, hp)
         learn = buffer.size >= hp.learning_starts
 
         def gradient_step(carry, k):
             params, opt_state, steps = carry
-            optimizer = optax.adam(learning_rate_at(hp, steps))
+            opt_state = optim.set_learning_rate(opt_state, learning_rate_at(hp, steps))
             batch = replay_sample(buffer, k, config.batch_size)
             (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(
                 params, state.target_params, batch, hp
             )
-            norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
-            grads = jax.tree.map(
-                lambda g: g * jnp.minimum(1.0, hp.max_grad_norm / (norm + 1e-6)), grads
-            )
-            updates, new_opt_state = optimizer.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-            keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(learn, n, o), new, old)  # noqa: E731
-            carry = (keep(new_params, params), keep(new_opt_state, opt_state), steps + learn)
-            return carry, (loss, q_mean)
+            new = optim.step(params, opt_state, grads, hp.max_grad_norm)
+            params, opt_state = jax.tree.map(lambda n, o: jnp.where(learn, n, o), new, carry[:2])
+            return (params, opt_state, steps + learn), (loss, q_mean)
 
         (params, opt_state, steps), (loss, q_mean) = jax.lax.scan(
             gradient_step,
             (state.params, state.opt_state, state.gradient_steps),
             jax.random.split(key, config.gradient_steps),
         )
-        updates = state.updates + 1
-        period = hp.target_update_period.astype(jnp.int32)
-        by_period = (period > 0) & (updates % jnp.maximum(period, 1) == 0)
-        by_done = (hp.target_update_on_done > 0.5) & jnp.any(rollout.done)
-        copy = by_period | by_done
-        target_params = jax.tree.map(
-            lambda o, t: jnp.where(copy, hp.tau * o + (1.0 - hp.tau) * t, t),
-            params,
-            state.target_params,
-        )
-        new_state = DQNState(
-            params=params,
-            target_params=target_params,
-            opt_state=opt_state,
-            buffer=buffer,
-            hparams=hp,
-            updates=updates,
-            gradient_steps=steps,
-        )
+        calls = state.update_calls + 1
+        target_params = _target_update(params, state.target_params, calls, rollout.done, hp)
+        new_state = DQNState(params, target_params, opt_state, buffer, hp, calls, steps)
         metrics = {
             "loss": jnp.where(learn, jnp.mean(loss), jnp.nan),
             "q_mean": jnp.mean(q_mean),
@@ -290,10 +250,10 @@ _COURSE_HPARAMS = DQNHParams(
     epsilon_decay=0.999,
     learning_starts=1_000.0,
     target_update_period=0.0,
-    target_update_on_done=1.0,
+    target_update_on_done=True,
     tau=1.0,
-    double_dqn=0.0,
-    huber=0.0,
+    double_dqn=False,
+    huber=False,
     max_grad_norm=math.inf,
     terminal_reward=-100.0,
 )
@@ -306,8 +266,8 @@ PRESETS: dict[str, Preset] = {
     "lecture": Preset(
         config=_COURSE_CONFIG,
         hparams=_COURSE_HPARAMS,
-        train=TrainConfig(
-            total_env_steps=150_000, log_env_steps=250, stop_return=490.0, stop_window=10
+        train_config=TrainConfig(
+            total_env_steps=150_000, chunk_env_steps=250, stop_return=490.0, stop_window=10
         ),
     ),
     # CartPole-v1, solved on every seed we measured (benchmarks/dqn_cartpole.py): the course
@@ -317,8 +277,8 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(
         config=_COURSE_CONFIG,
         hparams=_COURSE_HPARAMS,
-        train=TrainConfig(
-            total_env_steps=100_000, log_env_steps=250, stop_return=490.0, stop_window=20
+        train_config=TrainConfig(
+            total_env_steps=100_000, chunk_env_steps=250, stop_return=490.0, stop_window=20
         ),
     ),
 }

@@ -1,170 +1,30 @@
-"""Run a `Trainer` from the host, chunk by chunk, for a batch of seeds and hyperparameters.
+"""Run folders: `config.json`, `metrics.csv`, `checkpoints/`, `curve.png`, `summary.json`.
 
-One compiled `vmap(run_chunk)` program is called repeatedly with the carried state (no
-recompilation per chunk); between chunks the host shows progress and collects metrics, so
-that metrics leave the device per chunk instead of accumulating on it.
+A run folder holds one batch of runs of one experiment (`rljax.run.registry`), trained by
+the one chunk loop (`rljax.run.loop.chunk_loop`), checkpointed atomically and resumable
+exactly.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import os
 import signal
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax import checkpoint
-from rljax.driver import RunState, Trainer, tile_hparams
-from rljax.plotting import plot_learning_curves
-from rljax.sharding import runs_sharding, shard_runs
-from rljax.types import Key
-
-
-class Progress(NamedTuple):
-    """What the runner reports after each chunk (host values, over all seeds)."""
-
-    chunk: int  # chunks done
-    num_chunks: int
-    env_steps: int  # per seed
-    total_env_steps: int  # per seed
-    seconds: float  # since the first chunk started (compile excluded)
-    recent_return: float  # mean over seeds of the last completed-episode mean (NaN: none yet)
-    stopped: int  # seeds whose stopping criterion was met
-
-
-class RunResult(NamedTuple):
-    """A finished run. Leading axis `[S]` is the seed (or hyperparameter setting)."""
-
-    state: RunState  # device arrays, leaves [S, ...]
-    metrics: dict[str, np.ndarray]  # [S, chunks_run]
-    eval_returns: np.ndarray  # [S, eval_episodes]
-    compile_seconds: float
-    train_seconds: float
-
-
-@functools.cache
-def compiled(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, Callable]:
-    """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
-    `evaluate`, built once per trainer so that repeated runs and evaluations reuse them.
-    With a `sharding` of the runs axis, every input and output is laid out by it."""
-    kw = {} if sharding is None else {"in_shardings": sharding, "out_shardings": sharding}
-    return (
-        jax.jit(jax.vmap(trainer.init), **kw),
-        jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0, **kw),
-        jax.jit(jax.vmap(trainer.evaluate), **kw),
-    )
-
-
-def run(
-    trainer: Trainer,
-    keys: Key,
-    hparams: Any,
-    on_chunk: Callable[[Progress], None] | None = None,
-    eval_key: Key | None = None,
-    devices: Sequence[Any] | None = None,
-) -> RunResult:
-    """Train `S` runs at once: `keys` `[S]`, `hparams` with leaves `[S, ...]`.
-
-    Stops early once every seed met the trainer's stopping criterion (if it has one).
-    Evaluates each seed's greedy policy at the end (`eval_key` defaults to a fold of
-    the first key). With `devices` (e.g. `jax.devices()`), the runs are split evenly
-    across them (`rljax.sharding.shard_runs`); the results are the same.
-    """
-    sharding = None
-    if devices is not None:
-        keys, hparams = shard_runs(keys, devices), shard_runs(hparams, devices)
-        sharding = runs_sharding(len(keys), devices)
-    config = trainer.config
-    init, run_chunk, evaluate = compiled(trainer, sharding)
-    t0 = time.perf_counter()
-    state = init(keys, hparams)
-    chunk_fn = run_chunk.lower(state).compile()
-    compile_seconds = time.perf_counter() - t0
-
-    rows: list[dict[str, np.ndarray]] = []
-    last_return = np.full(len(keys), np.nan)
-    t0 = time.perf_counter()
-    for chunk in range(config.num_chunks):
-        state, metrics = chunk_fn(state)
-        row = jax.device_get(metrics)
-        rows.append(row)
-        finished = ~np.isnan(row["episode_return_mean"])
-        last_return = np.where(finished, row["episode_return_mean"], last_return)
-        stopped = np.asarray(state.stopped)
-        if on_chunk is not None:
-            on_chunk(
-                Progress(
-                    chunk=chunk + 1,
-                    num_chunks=config.num_chunks,
-                    env_steps=int(np.max(row["env_steps"])),
-                    total_env_steps=config.total_env_steps,
-                    seconds=time.perf_counter() - t0,
-                    recent_return=_nanmean(last_return),
-                    stopped=int(stopped.sum()),
-                )
-            )
-        if config.stop_return is not None and stopped.all():
-            break
-    jax.block_until_ready(state)
-    train_seconds = time.perf_counter() - t0
-    ekeys = eval_keys(keys, eval_key)
-    if sharding is not None:
-        ekeys = jax.device_put(ekeys, sharding)
-    eval_returns = np.asarray(evaluate(state.agent, ekeys))
-    metrics = {k: np.stack([r[k] for r in rows], axis=1) for k in rows[0]}
-    return RunResult(state, metrics, eval_returns, compile_seconds, train_seconds)
-
-
-def eval_keys(keys: Key, eval_key: Key | None = None) -> Key:
-    """One evaluation key per run `[S]`: split from `eval_key`, by default a fold of the
-    first training key."""
-    if eval_key is None:
-        eval_key = jax.random.fold_in(keys[0], 1)
-    return jax.random.split(eval_key, len(keys))
-
-
-def _nanmean(x: np.ndarray) -> float:
-    return float("nan") if np.isnan(x).all() else float(np.nanmean(x))
-
-
-def print_progress(stream=None) -> Callable[[Progress], None]:
-    """A progress reporter: one rewritten line on a terminal, plain lines (about 20 per
-    run) otherwise, e.g. in CI logs."""
-    stream = stream or sys.stdout
-    tty = stream.isatty()
-
-    def report(p: Progress) -> None:
-        every = max(1, p.num_chunks // 20)
-        last = p.chunk == p.num_chunks
-        if not tty and p.chunk % every and not last:
-            return
-        rate = p.env_steps / max(p.seconds, 1e-9)
-        eta = (p.total_env_steps - p.env_steps) / max(rate, 1e-9)
-        line = (
-            f"[{p.chunk:>4}/{p.num_chunks}] {p.env_steps:>8,} steps/seed  "
-            f"return {p.recent_return:7.1f}  {rate:>9,.0f} steps/s/seed  "
-            f"{p.seconds:6.1f}s  eta {eta:5.0f}s"
-        )
-        if p.stopped:
-            line += f"  stopped {p.stopped}"
-        stream.write(("\r" + line) if tty else (line + "\n"))
-        if tty and last:
-            stream.write("\n")
-        stream.flush()
-
-    return report
-
-
-# --- Run folders: config.json, metrics.csv, checkpoints/, curve.png, summary.json --------
+from rljax.core.driver import RunState, tile_hparams
+from rljax.run import checkpoint
+from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted
+from rljax.run.plotting import plot_learning_curves
+from rljax.run.registry import algo as find_algo
 
 METRIC_COLUMNS = (
     "seed",
@@ -187,6 +47,36 @@ SUMMARY_KEYS = (
     "eval_return",
     "versions",
 )
+
+
+def make_summary(
+    algo: str,
+    env: str,
+    env_steps: np.ndarray,
+    eval_returns: np.ndarray,
+    compile_seconds: float,
+    train_seconds: float,
+) -> dict[str, Any]:
+    """The one summary schema (`SUMMARY_KEYS`) of a batch of runs: `env_steps [S]` taken by
+    each run, greedy `eval_returns [S, episodes]`."""
+    steps = np.asarray(env_steps)
+    per_seed = np.asarray(eval_returns).mean(axis=1)
+    return {
+        "algo": algo,
+        "env": env,
+        "num_seeds": int(per_seed.shape[0]),
+        "env_steps_per_seed": int(steps.max()),
+        "compile_seconds": round(compile_seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+        "env_steps_per_second": round(float(steps.sum()) / max(train_seconds, 1e-9), 1),
+        "eval_return": {
+            "mean": float(per_seed.mean()),
+            "min": float(per_seed.min()),
+            "max": float(per_seed.max()),
+            "per_seed": per_seed.tolist(),
+        },
+        "versions": versions(),
+    }
 
 
 def versions() -> dict[str, str]:
@@ -258,12 +148,14 @@ def run_in_folder(
     on_chunk: Callable[[Progress], None] | None = None,
     stop_after: int | None = None,
 ) -> dict[str, Any]:
-    """Train `experiment` (`rljax.experiment.Experiment`) for `seeds` seeds into `out`.
+    """Train `experiment` (`rljax.run.registry.Experiment`) for `seeds` seeds into `out`.
 
     Writes `config.json`, appends one row per chunk per seed to `metrics.csv`, saves the
     complete training state (networks, optimizer, replay memory, environments, keys,
     counters) to `checkpoints/` every `checkpoint_every` chunks and at the end, keeping
-    the newest `keep`, then writes `curve.png` and `summary.json` (`SUMMARY_KEYS`).
+    the newest `keep`, then writes `curve.png` and `summary.json` (`SUMMARY_KEYS`). An
+    algorithm with a `report` (a value table, ...) writes its files too; the returned
+    summary then carries its text under `"report"`.
 
     With `resume`, training continues from the newest checkpoint; on CPU the result is
     bitwise identical to an uninterrupted run. SIGINT/SIGTERM, or `stop_after` chunks,
@@ -290,10 +182,9 @@ def run_in_folder(
         config_path.write_text(json.dumps({**settings, "versions": versions()}, indent=2))
 
     trainer = experiment.trainer
-    config = trainer.config
     keys = jax.random.split(jax.random.key(seed), seeds)
     hparams = tile_hparams(experiment.hparams, seeds)
-    init, run_chunk, evaluate = compiled(trainer)
+    init, run_chunk, evaluate = jitted(trainer)
     t0 = time.perf_counter()
     state = init(keys, hparams)
     chunk_fn = run_chunk.lower(state).compile()
@@ -316,19 +207,14 @@ def run_in_folder(
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     columns: list[str] | None = None
-    last_return = np.full(seeds, np.nan)
     try:
         with metrics_path.open("a", newline="") as f:
             writer = csv.writer(f)
-            chunk = start
-            t_start = time.perf_counter() - train_seconds
-            while chunk < config.num_chunks:
-                state, metrics = chunk_fn(state)
-                row = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
-                chunk += 1
-                train_seconds = time.perf_counter() - t_start
-                extra = sorted(k for k in row if k not in METRIC_COLUMNS)
+            for done in chunk_loop(chunk_fn, state, trainer, start, train_seconds):
+                state, row, chunk = done.state, done.row, done.chunk
+                train_seconds = done.progress.seconds
                 if columns is None:
+                    extra = sorted(k for k in row if k not in METRIC_COLUMNS)
                     columns = [*METRIC_COLUMNS, *extra, "wall_seconds"]
                     if metrics_path.stat().st_size == 0:
                         writer.writerow(columns)
@@ -337,61 +223,35 @@ def run_in_folder(
                     values.update({k: row[k][i].item() for k in row})
                     writer.writerow([values[c] for c in columns])
                 f.flush()
-                done = ~np.isnan(row["episode_return_mean"])
-                last_return = np.where(done, row["episode_return_mean"], last_return)
-                stopped = np.asarray(state.stopped)
-                all_stopped = config.stop_return is not None and stopped.all()
                 halt = interrupted["flag"] or (
                     stop_after is not None and chunk - start >= stop_after
                 )
-                if (
-                    chunk % checkpoint_every == 0
-                    or halt
-                    or all_stopped
-                    or chunk == config.num_chunks
-                ):
+                last = done.all_stopped or chunk == trainer.config.num_chunks
+                if chunk % checkpoint_every == 0 or halt or last:
                     _save_and_prune(out, state, chunk, train_seconds, keep)
                 if on_chunk is not None:
-                    on_chunk(
-                        Progress(
-                            chunk=chunk,
-                            num_chunks=config.num_chunks,
-                            env_steps=int(np.max(row["env_steps"])),
-                            total_env_steps=config.total_env_steps,
-                            seconds=train_seconds,
-                            recent_return=_nanmean(last_return),
-                            stopped=int(stopped.sum()),
-                        )
-                    )
+                    on_chunk(done.progress)
                 if halt:
                     return {"interrupted": True, "chunk": chunk, "folder": str(out)}
-                if all_stopped:
-                    break
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
 
     eval_returns = np.asarray(evaluate(state.agent, eval_keys(keys)))
-    steps = np.asarray(state.env_steps)
-    per_seed = eval_returns.mean(axis=1)
-    summary = {
-        "algo": experiment.algo,
-        "env": experiment.env_id,
-        "num_seeds": seeds,
-        "env_steps_per_seed": int(steps.max()),
-        "compile_seconds": round(compile_seconds, 3),
-        "train_seconds": round(train_seconds, 3),
-        "env_steps_per_second": round(float(steps.sum()) / max(train_seconds, 1e-9), 1),
-        "eval_return": {
-            "mean": float(per_seed.mean()),
-            "min": float(per_seed.min()),
-            "max": float(per_seed.max()),
-            "per_seed": per_seed.tolist(),
-        },
-        "versions": versions(),
-    }
+    summary = make_summary(
+        experiment.algo,
+        experiment.env_id,
+        np.asarray(state.env_steps),
+        eval_returns,
+        compile_seconds,
+        train_seconds,
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_folders([out], out / "curve.png")
+    report = find_algo(experiment.algo).report
+    if report is not None:
+        first = jax.tree.map(lambda x: x[0], state.agent)
+        summary = {**summary, "report": report(first, experiment.env, experiment.env_params, out)}
     return summary
 
 

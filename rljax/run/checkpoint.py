@@ -1,8 +1,11 @@
 """Saving and loading pytrees (parameters, whole training states) safely.
 
-A file is `MAGIC`, a SHA-256 of the payload, then the payload (flax msgpack). Writes go to a
-temporary file in the same folder, are flushed to disk, then renamed over the target, so a
-file that `save` reported saved is complete, and a crash mid-write leaves the old one.
+A file is `MAGIC`, a SHA-256 of the payload, then the payload: the tree's leaves as a
+msgpack map from each leaf's path (`jax.tree_util.keystr`) to its array, so any pytree
+(NamedTuples, dataclasses, registered classes) saves without a serialization registry.
+Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
+target, so a file that `save` reported saved is complete, and a crash mid-write leaves the
+old one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-MAGIC = b"RLJAXCK1"
+MAGIC = b"RLJAXCK2"
 _DIGEST = 32
 
 
@@ -29,8 +32,10 @@ def save(path: str | os.PathLike, tree: Any) -> Path:
     """Atomically write `tree` (any pytree of arrays) to `path`; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    host = jax.tree.map(np.asarray, jax.device_get(tree))
-    payload = serialization.to_bytes(host)
+    leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(tree))
+    payload = serialization.msgpack_serialize(
+        {jax.tree_util.keystr(p): np.asarray(leaf) for p, leaf in leaves}
+    )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -62,14 +67,23 @@ def load(path: str | os.PathLike, template: Any) -> Any:
     if hashlib.sha256(payload).digest() != digest:
         raise CheckpointError(f"{path} is truncated or corrupt (checksum mismatch)")
     try:
-        restored = serialization.from_bytes(template, payload)
-    except Exception as e:  # flax raises several types for structure mismatches
-        raise CheckpointError(f"{path} does not match the expected structure: {e}") from e
-    want = jax.tree.map(lambda x: (np.shape(x), np.asarray(x).dtype), template)
-    got = jax.tree.map(lambda x: (np.shape(x), np.asarray(x).dtype), restored)
-    if want != got:
+        stored = serialization.msgpack_restore(payload)
+    except Exception as e:  # msgpack raises several types for a garbled payload
+        raise CheckpointError(f"{path} cannot be decoded: {e}") from e
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    names = [jax.tree_util.keystr(p) for p, _ in paths]
+    if not isinstance(stored, dict) or sorted(stored) != sorted(names):
         raise CheckpointError(
-            f"{path} holds arrays of other shapes or dtypes than expected "
-            "(was it saved with another configuration?)"
+            f"{path} does not match the expected structure (was it saved with another "
+            "configuration or algorithm?)"
         )
-    return restored
+    leaves = []
+    for name, (_, like) in zip(names, paths, strict=True):
+        got, want = np.asarray(stored[name]), np.asarray(like)
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise CheckpointError(
+                f"{path} holds {name} with shape {got.shape} {got.dtype}, expected "
+                f"{want.shape} {want.dtype} (was it saved with another configuration?)"
+            )
+        leaves.append(got)
+    return jax.tree_util.tree_unflatten(treedef, leaves)

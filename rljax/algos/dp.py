@@ -16,13 +16,17 @@ is before anything is compiled; inside a user's `jit`/`vmap` the checks are skip
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.types import Array, check_values, is_concrete
+from rljax.core.config import Preset, TrainConfig, pick_preset
+from rljax.core.types import Agent, Array, Key, Transition
+from rljax.core.validation import as_leaves, check_values, hyperparameters, is_concrete
+from rljax.exploration import greedy_action, sample
 
 
 class DPResult(NamedTuple):
@@ -296,3 +300,108 @@ def _value_iteration_jit(P, R, terminal, gamma, tol, max_sweeps):
     V, _, sweeps = jax.lax.while_loop(cond, body, init)
     Q = q_from_v(P, R, V, gamma)
     return DPResult(V=V, Q=Q, policy=greedy_policy(Q), sweeps=sweeps, iterations=sweeps)
+
+
+# ------------------------------------------------------------- planning as an agent
+
+
+@dataclasses.dataclass(frozen=True)
+class DPConfig:
+    """Static settings of a planning agent.
+
+    Attributes:
+      method: `value_iteration` or `policy_iteration`.
+      max_sweeps: safety bound on the Bellman sweeps (per evaluation for policy iteration).
+      max_iterations: safety bound on policy iteration's improvement steps.
+    """
+
+    method: str = "value_iteration"
+    max_sweeps: int = 10_000
+    max_iterations: int = 1_000
+
+    def __post_init__(self) -> None:
+        if self.method not in ("value_iteration", "policy_iteration"):
+            raise ValueError(
+                "DPConfig.method must be 'value_iteration' or 'policy_iteration', "
+                f"got {self.method!r}"
+            )
+        for name in ("max_sweeps", "max_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"DPConfig.{name} must be an integer >= 1, got {value!r}")
+
+
+@hyperparameters
+class DPHParams:
+    """Traced settings of a planning agent (a batch of discounts is one `vmap`).
+
+    Attributes:
+      gamma: discount factor in [0, 1).
+      tol: sweeps stop once the largest change of one sweep is below this.
+    """
+
+    gamma: float = 0.9
+    tol: float = 1e-6
+
+    def validate(self) -> None:
+        check_values("DPHParams", "gamma", self.gamma, low=0.0, high=1.0, high_open=True)
+        check_values("DPHParams", "tol", self.tol, low=0.0, low_open=True)
+
+
+class DPState(NamedTuple):
+    params: Array  # [S, A], the greedy policy found by planning
+    V: Array  # [S]
+    Q: Array  # [S, A]
+    hparams: DPHParams
+    sweeps: Array  # shape=(), int32
+
+
+def make_dp_agent(config: DPConfig, P: Array, R: Array, terminal: Array) -> Agent:
+    """Dynamic programming as `Agent(init, act, update)`, so that a planner runs, is saved,
+    evaluated and plotted like every learner.
+
+    `init` solves the known model (`P [S, A, S]`, `R [S, A]`, `terminal [S]`) with value
+    or policy iteration at the traced `gamma`; `act` follows the greedy policy found
+    (`greedy=True`: its argmax; otherwise a sample from it); `update` learns nothing (the
+    model is known), so the driver's episodes measure the policy's returns in the
+    environment itself. Observations are state indices `[B]`.
+    """
+    S, A = _check_model(P, R, terminal)
+
+    def init(key: Key, hparams: DPHParams, obs: Array) -> DPState:
+        del key, obs
+        hp = as_leaves(hparams)
+        if config.method == "value_iteration":
+            result = _value_iteration_jit(P, R, terminal, hp.gamma, hp.tol, config.max_sweeps)
+        else:
+            uniform = jnp.full((S, A), 1.0 / A, jnp.float32)
+            result = _policy_iteration_jit(
+                P, R, terminal, hp.gamma, hp.tol, config.max_sweeps, config.max_iterations,
+                uniform,
+            )  # fmt: skip
+        return DPState(result.policy, result.V, result.Q, hp, result.sweeps)
+
+    def act(state: DPState, obs: Array, key: Key, greedy: bool = False) -> Array:
+        probs = state.params[obs]
+        return greedy_action(probs) if greedy else sample(key, probs)
+
+    def update(state: DPState, rollout: Transition, key: Key):
+        del rollout, key
+        return state, {"sweeps": state.sweeps.astype(jnp.float32)}
+
+    return Agent(init=init, act=act, update=update)
+
+
+PRESETS: dict[str, Preset] = {
+    # The lessons' discount; 1,000 steps of the greedy policy measure its return.
+    "default": Preset(
+        None,
+        DPHParams(gamma=0.9),
+        TrainConfig(total_env_steps=1_000, chunk_env_steps=100, eval_episodes=8),
+    ),
+}
+
+
+def preset(name: str) -> Preset:
+    """The preset called `name`; `ValueError` lists the known names."""
+    return pick_preset(PRESETS, name, "dynamic programming")
