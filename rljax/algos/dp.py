@@ -25,7 +25,13 @@ import numpy as np
 
 from rljax.core.config import Preset, TrainConfig, pick_preset
 from rljax.core.types import Agent, Array, Key, Transition
-from rljax.core.validation import as_leaves, check_values, hyperparameters, is_concrete
+from rljax.core.validation import (
+    as_leaves,
+    check_counts,
+    check_values,
+    hyperparameters,
+    is_concrete,
+)
 from rljax.exploration import greedy_action, sample
 
 
@@ -325,10 +331,7 @@ class DPConfig:
                 "DPConfig.method must be 'value_iteration' or 'policy_iteration', "
                 f"got {self.method!r}"
             )
-        for name in ("max_sweeps", "max_iterations"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"DPConfig.{name} must be an integer >= 1, got {value!r}")
+        check_counts("DPConfig", self, "max_sweeps", "max_iterations")
 
 
 @hyperparameters

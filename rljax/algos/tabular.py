@@ -21,7 +21,7 @@ from rljax import losses
 from rljax.algos.dp import check_policy
 from rljax.core.config import Preset, TrainConfig, pick_preset
 from rljax.core.types import Agent, Array, Key, Transition
-from rljax.core.validation import as_leaves, check_values, hyperparameters
+from rljax.core.validation import as_leaves, check_counts, check_values, hyperparameters
 from rljax.exploration import epsilon_at, epsilon_greedy_probs, greedy_action, sample
 from rljax.pending import PendingRollout
 
@@ -50,10 +50,7 @@ class TabularConfig:
         return cls(num_states=int(obs_space.n), num_actions=int(act_space.n))
 
     def __post_init__(self) -> None:
-        for name in ("num_states", "num_actions"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"TabularConfig.{name} must be an integer >= 1, got {value!r}")
+        check_counts("TabularConfig", self, "num_states", "num_actions")
 
 
 @hyperparameters
