@@ -25,6 +25,6 @@ def test_default_preset_solves_cartpole_on_every_seed():
     stop = np.asarray(out.state.stop_step)
     assert (stop > 0).all() and (stop <= p.train_config.total_env_steps).all(), stop
     # ...after a learning curve that rose from random play (about 22 steps per episode).
-    for returns in np.asarray(out.metrics["episode_return_mean"]):
+    for returns in rljax.host_metrics(out.metrics)["episode_return_mean"]:
         ran = returns[~np.isnan(returns)]
         assert ran[:2].mean() < 60 and ran[-4:].mean() > 400, ran

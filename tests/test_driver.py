@@ -68,10 +68,13 @@ def test_final_observation_is_pre_reset_on_cartpole():
 def test_episode_statistics_count_completed_episodes_only():
     # log every 2 steps: the first two chunks complete no 5-step episode -> NaN, not 0.
     out = _recorder_run("Probe-Truncation-v0", num_envs=1, rollout_len=1, total=20, log=2)
-    m = jax.tree.map(np.asarray, out.metrics)
+    device = jax.tree.map(np.asarray, out.metrics)
+    np.testing.assert_array_equal(device["episode_return_mean"][:2], 0.0)  # no NaN on device
+    m = rljax.host_metrics(out.metrics)
     np.testing.assert_array_equal(m["env_steps"], np.arange(2, 21, 2))
     np.testing.assert_array_equal(m["episodes"], [0, 0, 1, 0, 1, 0, 0, 1, 0, 1])
     assert np.isnan(m["episode_return_mean"][:2]).all()
+    assert np.isnan(m["episode_length_mean"][[0, 1, 3, 5, 6, 8]]).all()
     ended = m["episodes"] > 0
     np.testing.assert_array_equal(m["episode_return_mean"][ended], 5.0)
     np.testing.assert_array_equal(m["episode_length_mean"][ended], 5.0)
@@ -95,7 +98,9 @@ def test_stop_criterion_records_exact_step_and_halts_at_chunk_end():
     steps = np.asarray(out.metrics["env_steps"])
     np.testing.assert_array_equal(steps[:4], [4, 8, 12, 16])
     np.testing.assert_array_equal(steps[4:], -1)  # chunks never run
-    assert np.isnan(np.asarray(out.metrics["episode_return_mean"])[4:]).all()
+    m = rljax.host_metrics(out.metrics)
+    assert np.isnan(m["episode_return_mean"][4:]).all()
+    assert np.isnan(m["reward_sum"][4:]).all() and not np.isnan(m["reward_sum"][:4]).any()
 
 
 def test_greedy_stop_criterion_evaluates_at_each_chunk_end():
@@ -107,7 +112,7 @@ def test_greedy_stop_criterion_evaluates_at_each_chunk_end():
     )  # fmt: skip
     assert int(out.state.stop_step) == 4 and int(out.state.env_steps) == 4
     assert float(out.metrics["greedy_return"][0]) == 5.0
-    assert np.isnan(out.metrics["greedy_return"][1:]).all()
+    assert np.isnan(rljax.host_metrics(out.metrics)["greedy_return"][1:]).all()
     out = _recorder_run(
         "Probe-Truncation-v0", num_envs=1, rollout_len=1, total=20, log=4, stop_return=5.5,
         stop_on="greedy",

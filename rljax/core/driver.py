@@ -27,7 +27,7 @@ class RunState(NamedTuple):
     obs: Array  # [B, *obs_shape]
     episode_return: Array  # [B], return of the episode in progress
     episode_length: Array  # [B], int32
-    recent_returns: Array  # [stop_window], last completed returns (ring), NaN until written
+    recent_returns: Array  # [stop_window], last completed returns (ring), 0 until written
     num_episodes: Array  # shape=(), int32, completed episodes so far
     env_steps: Array  # shape=(), int32
     stopped: Array  # shape=(), bool, the stopping criterion was met
@@ -39,7 +39,7 @@ class TrainOutput(NamedTuple):
     """What `train` returns. Under `vmap` every leaf gains a leading seed axis `[S, ...]`."""
 
     state: RunState
-    metrics: Metrics  # each [num_chunks]; episode statistics are NaN where none completed
+    metrics: Metrics  # each [num_chunks]; see `host_metrics` for the NaN-marked table
     eval_returns: Array  # [eval_episodes], greedy returns at the end
 
 
@@ -85,7 +85,7 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
             obs=obs,
             episode_return=jnp.zeros((B,), jnp.float32),
             episode_length=jnp.zeros((B,), jnp.int32),
-            recent_returns=jnp.full((W,), jnp.nan, jnp.float32),
+            recent_returns=jnp.zeros((W,), jnp.float32),
             num_episodes=jnp.int32(0),
             env_steps=jnp.int32(0),
             stopped=jnp.bool_(False),
@@ -166,19 +166,17 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         (state, acc), _ = jax.lax.scan(
             update_step, (state, empty_acc(state)), None, length=config.updates_per_chunk
         )
+        # No NaN on the device (jax_debug_nans stays usable): where no episode ended the
+        # statistics are 0 and `episodes` is 0; `host_metrics` marks them NaN.
         has = acc.episodes > 0
-        nan = jnp.float32(jnp.nan)
+        count = jnp.maximum(acc.episodes, 1)
         metrics = {
             "env_steps": state.env_steps,
             "episodes": acc.episodes,
-            "episode_return_mean": jnp.where(
-                has, acc.return_sum / jnp.maximum(acc.episodes, 1), nan
-            ),
-            "episode_return_min": jnp.where(has, acc.return_min, nan),
-            "episode_return_max": jnp.where(has, acc.return_max, nan),
-            "episode_length_mean": jnp.where(
-                has, acc.length_sum / jnp.maximum(acc.episodes, 1), nan
-            ),
+            "episode_return_mean": acc.return_sum / count,
+            "episode_return_min": jnp.where(has, acc.return_min, 0.0),
+            "episode_return_max": jnp.where(has, acc.return_max, 0.0),
+            "episode_length_mean": acc.length_sum / count,
         }
         for name, total in acc.agent_metrics.items():
             metrics[name] = total / config.updates_per_chunk
@@ -197,17 +195,20 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
     def run_chunk(state: RunState) -> tuple[RunState, Metrics]:
         """Run `updates_per_chunk` updates; return the new state and one row of metrics.
 
-        A run whose stopping criterion was met is left as it is (its row is blank: NaN,
-        or -1 for counts), so that a `vmap`ped batch can go on while some seeds stopped.
+        A run whose stopping criterion was met is left as it is, but for its key, and its
+        row is blank (`env_steps` -1, other counts -1, values 0), so that a `vmap`ped batch
+        can go on while some runs stopped. Under `vmap` a `lax.cond` computes both branches
+        anyway, so the chunk is computed and its result discarded by a select. The key
+        always moves on (a stopped run never uses it again), so that each key is used once
+        (`jax_debug_key_reuse`).
         """
         if config.stop_return is None:
             return chunk(state)
-
-        def skip(state):
-            row = jax.eval_shape(lambda s: chunk(s)[1], state)
-            return state, jax.tree.map(lambda r: jnp.full(r.shape, _blank(r.dtype), r.dtype), row)
-
-        return jax.lax.cond(state.stopped, skip, chunk, state)
+        new, row = chunk(state)
+        blank = jax.tree.map(lambda r: jnp.full(r.shape, _blank(r.dtype), r.dtype), row)
+        pick = lambda old, fresh: jnp.where(state.stopped, old, fresh)  # noqa: E731
+        kept = jax.tree.map(pick, state._replace(key=None), new._replace(key=None))
+        return kept._replace(key=new.key), jax.tree.map(pick, blank, row)
 
     return Trainer(init=init, run_chunk=run_chunk, evaluate=evaluate, config=config)
 
@@ -266,7 +267,30 @@ def make_train(
 
 
 def _blank(dtype: Any) -> Any:
-    return jnp.nan if jnp.issubdtype(dtype, jnp.floating) else -1
+    return 0.0 if jnp.issubdtype(dtype, jnp.floating) else -1
+
+
+EPISODE_STATISTICS = (
+    "episode_return_mean",
+    "episode_return_min",
+    "episode_return_max",
+    "episode_length_mean",
+)
+
+
+def host_metrics(metrics: Metrics) -> dict[str, np.ndarray]:
+    """The driver's metrics (leaves `[..., chunks]`, e.g. `TrainOutput.metrics`) as NumPy
+    arrays with NaN marking what has no value: episode statistics of chunks in which no
+    episode ended, and every float of chunks a stopped run did not run (`env_steps` -1).
+    On the device these are 0, so that `jax_debug_nans` can watch training."""
+    out = {k: np.array(v) for k, v in jax.device_get(dict(metrics)).items()}
+    ran = out["env_steps"] >= 0
+    ended = ran & (out["episodes"] > 0)
+    for name, value in out.items():
+        if np.issubdtype(value.dtype, np.floating):
+            mask = ended if name in EPISODE_STATISTICS else ran
+            out[name] = np.where(mask, value, np.nan)
+    return out
 
 
 def tile_hparams(hparams: Any, n: int) -> Any:

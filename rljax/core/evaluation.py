@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rljax.core.keys import split_to_scan
 from rljax.core.types import Agent, AgentState, Array, Key, PyTree
 
 
@@ -68,10 +69,11 @@ def greedy_episode(
     """
     k_reset, key = jax.random.split(key)
     obs, state = env.reset(k_reset, env_params)
+    keys, as_key = split_to_scan(key, max_steps)
 
     def step(carry, k):
         obs, state, done = carry
-        k_act, k_step = jax.random.split(k)
+        k_act, k_step = jax.random.split(as_key(k))
         action = agent.act(agent_state, obs[None], k_act, greedy=True)[0]
         obs2, state2, reward, terminated, _ = env.step_env(k_step, state, action, env_params)
         ended = done | terminated | env.is_truncated(state2, env_params)
@@ -80,7 +82,7 @@ def greedy_episode(
         return carry, (state, jnp.where(done, 0.0, reward), ~done)
 
     (_, last, _), (states, rewards, alive) = jax.lax.scan(
-        step, (obs, state, jnp.bool_(False)), jax.random.split(key, max_steps)
+        step, (obs, state, jnp.bool_(False)), keys
     )
     states = jax.tree.map(lambda s, x: jnp.concatenate([s, x[None]]), states, last)
     return states, rewards, jnp.sum(alive)

@@ -94,9 +94,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seeds = saved["num_seeds"]
     keys = jax.random.split(jax.random.key(saved["seed"]), seeds)
     init, _, evaluate = loop.jitted(exp.trainer)
+    ekeys = loop.eval_keys(keys)
     template = init(keys, tile_hparams(exp.hparams, seeds))
     state, chunk, _ = folders.load_run_state(files[-1], template)
-    returns = np.asarray(evaluate(state.agent, loop.eval_keys(keys)))
+    returns = np.asarray(evaluate(state.agent, ekeys))
     print(f"{files[-1].name} (after chunk {chunk}): {args.episodes} greedy episodes per seed")
     for i, r in enumerate(returns):
         print(f"  seed {i}: {r.mean():8.2f} ± {r.std():.2f}")

@@ -185,6 +185,7 @@ def run_in_folder(
     keys = jax.random.split(jax.random.key(seed), seeds)
     hparams = tile_hparams(experiment.hparams, seeds)
     init, run_chunk, evaluate = jitted(trainer)
+    ekeys = eval_keys(keys)  # before `init` consumes the keys
     t0 = time.perf_counter()
     state = init(keys, hparams)
     chunk_fn = run_chunk.lower(state).compile()
@@ -237,7 +238,7 @@ def run_in_folder(
         for s, h in previous.items():
             signal.signal(s, h)
 
-    eval_returns = np.asarray(evaluate(state.agent, eval_keys(keys)))
+    eval_returns = np.asarray(evaluate(state.agent, ekeys))
     summary = make_summary(
         experiment.algo,
         experiment.env_id,

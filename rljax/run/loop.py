@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from rljax.core.driver import RunState, Trainer
+from rljax.core.driver import RunState, Trainer, host_metrics
 from rljax.core.types import Key
 from rljax.run.sharding import runs_sharding, shard_runs
 
@@ -87,7 +87,7 @@ def chunk_loop(
     t0 = time.perf_counter() - seconds
     for chunk in range(start + 1, config.num_chunks + 1):
         state, metrics = chunk_fn(state)
-        row = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+        row = host_metrics(metrics)
         finished = ~np.isnan(row["episode_return_mean"])
         if last_return is None:
             last_return = np.full(finished.shape, np.nan)
@@ -110,9 +110,9 @@ def chunk_loop(
 
 def eval_keys(keys: Key, eval_key: Key | None = None) -> Key:
     """One evaluation key per run `[S]`: split from `eval_key`, by default a fold of the
-    first training key."""
+    first training key (a clone: `keys` stay unused for training)."""
     if eval_key is None:
-        eval_key = jax.random.fold_in(keys[0], 1)
+        eval_key = jax.random.fold_in(jax.random.clone(keys)[0], 1)
     return jax.random.split(eval_key, len(keys))
 
 
@@ -136,6 +136,7 @@ def run_batch(
         keys, hparams = shard_runs(keys, devices), shard_runs(hparams, devices)
         sharding = runs_sharding(len(keys), devices)
     init, run_chunk, evaluate = jitted(trainer, sharding)
+    ekeys = eval_keys(keys, eval_key)  # before `init` consumes the keys
     t0 = time.perf_counter()
     state = init(keys, hparams)
     chunk_fn = run_chunk.lower(state).compile()
@@ -150,7 +151,6 @@ def run_batch(
     state = done.state
     jax.block_until_ready(state)
     train_seconds = done.progress.seconds
-    ekeys = eval_keys(keys, eval_key)
     if sharding is not None:
         ekeys = jax.device_put(ekeys, sharding)
     eval_returns = np.asarray(evaluate(state.agent, ekeys))

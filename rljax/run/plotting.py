@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from rljax.core.driver import host_metrics
 
 
 def smooth(returns: np.ndarray, window: int) -> np.ndarray:
@@ -41,22 +44,27 @@ def curve_stats(
 
 
 def plot_learning_curves(
-    runs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    runs: Mapping[str, tuple[np.ndarray, np.ndarray] | Mapping[str, Any]],
     path: str | os.PathLike,
     title: str = "",
     reference: float | None = None,
 ) -> None:
-    """Save a PNG: for each label, `(env_steps [S, C], episode_return_mean [S, C])`, the
-    mean over seeds as a line and the min-max spread as a band, each seed's curve first
-    smoothed over about 2% of the run. A seed that stopped leaves the mean from then on."""
+    """Save a PNG: for each label, `(env_steps [S, C], episode_return_mean [S, C])` or the
+    driver's metrics dict (e.g. `train(...).metrics`), the mean over seeds as a line and
+    the min-max spread as a band, each seed's curve first smoothed over about 2% of the
+    run. A seed that stopped leaves the mean from then on."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, (steps, returns) in runs.items():
-        steps, returns = np.asarray(steps, float), np.asarray(returns, float)
+    for label, run in runs.items():
+        if isinstance(run, Mapping):
+            table = host_metrics(run)
+            run = (table["env_steps"], table["episode_return_mean"])
+        steps, returns = (np.asarray(x, float) for x in run)
+        steps, returns = np.atleast_2d(steps), np.atleast_2d(returns)
         window = max(1, returns.shape[-1] // 50)
         x, mean, low, high = curve_stats(steps, returns, window)
         keep = ~np.isnan(mean) & ~np.isnan(x)
