@@ -6,8 +6,9 @@ parameters, several seeds at once.
 
 Each round every learner computes a gradient at its own (possibly stale) copy of the
 parameters, and the gradients are applied to the global parameters one by one in a seeded
-order (see `rljax/algos/a3c.py`). Each seed stops once its greedy policy averages above 499 over
-32 episodes; the script prints each seed's greedy return and writes `curve.png`.
+order (see `rljax/algos/a3c.py`). Each seed stops once its greedy policy averages above
+499 over 32 episodes, played every 5,120 steps; the script prints each seed's greedy
+return and writes `curve.png`.
 
 `--threaded` instead runs the 4 learners as real Python threads around one lock
 (`rljax.algos.a3c_threaded`, one seed, not reproducible) and prints how stale the applied

@@ -28,6 +28,15 @@ from rljax.envs import make, register, registered_envs
 
 __version__ = "0.1.0"
 
+
+def load_policy(folder, seed: int = 0, checkpoint: int | None = None):
+    """The greedy policy of run `seed` of a run folder: `policy(obs [B, ...]) -> [B]`
+    actions, jittable (`rljax.run.folders.load_policy`; imported when first called)."""
+    from rljax.run.folders import load_policy as load
+
+    return load(folder, seed, checkpoint)
+
+
 __all__ = [
     "Agent",
     "EnvSpec",
@@ -48,6 +57,7 @@ __all__ = [
     "exploration",
     "greedy_episode",
     "host_metrics",
+    "load_policy",
     "losses",
     "make",
     "make_train",

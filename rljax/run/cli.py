@@ -1,28 +1,34 @@
-"""The command line: `python -m rljax` (or `rljax`) train / eval / list / plot.
+"""The command line: `python -m rljax` (or `rljax`) train / eval / render / list / plot.
 
 rljax train dqn CartPole-v1 --seeds 8 --out runs/dqn
 rljax train sarsa GridWorld-v0 --set learning_rate=0.1 --set epsilon=0.2
 rljax train dqn CartPole-v1 --out runs/dqn --resume       # continue from the newest checkpoint
-rljax eval runs/dqn --episodes 64
-rljax list
-rljax plot runs/dqn runs/dqn_lecture --out compare.png
+rljax train dqn CartPole-v1 --out runs/dqn --resume --steps 200000   # extend a finished run
+rljax eval runs/dqn --episodes 64 [--seed 3] [--checkpoint 40]
+rljax render runs/dqn --seed 0 --out episode.gif
+rljax list [dqn] [--envs]
+rljax plot runs/dqn runs/dqn_course --out compare.png
 rljax train value_iteration GridWorld-v0 --set gamma=0.9   # dynamic programming
+
+Errors are one line (`rljax: error: ...`, exit 2); Ctrl-C stops at the next chunk boundary
+after saving a checkpoint and prints the command that resumes (exit 130).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
 
-from rljax.core.driver import tile_hparams
+from rljax.core.evaluation import default_max_steps, greedy_episode
 from rljax.envs import registered_envs
-from rljax.run import checkpoint, folders, loop, registry
+from rljax.run import checkpoint, folders, loop, registry, render
+
+PREDICTION = ("td", "mc")  # they evaluate a fixed policy: their result is a value table
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -35,44 +41,70 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _settings_as_overrides(saved: dict[str, Any]) -> dict[str, str]:
-    """Every saved setting of a run folder as `--set` strings (to rebuild the experiment)."""
-    out = {}
-    for part in ("hparams", "config", "train"):
-        for name, value in (saved.get(part) or {}).items():
-            if isinstance(value, list | tuple):
-                out[name] = ",".join(str(v) for v in value)
-            else:
-                out[name] = "none" if value is None else str(value)
-    return out
+def _positive(flag: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{flag} must be >= 1, got {value}")
+
+
+def resume_command(argv: list[str], out: Path) -> str:
+    """The command that resumes a run started with `argv` (the arguments after `rljax`)."""
+    args = list(argv)
+    if "--out" not in args and not any(a.startswith("--out=") for a in args):
+        args += ["--out", str(out)]
+    if "--resume" not in args:
+        args.append("--resume")
+    args = [a for a in args if a != "--force"]
+    return shlex.join([Path(sys.executable).name, "-m", "rljax", *args])
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    for flag, value in (("--seeds", args.seeds), ("--steps", args.steps)):
+        _positive(flag, value)
+    _positive("--checkpoint-every", args.checkpoint_every)
+    _positive("--keep", args.keep)
     overrides = _overrides(args.set)
     if args.steps is not None:
+        if "total_env_steps" in overrides:
+            raise ValueError("--steps and --set total_env_steps=... both set the budget; give one")
         overrides["total_env_steps"] = str(args.steps)
     exp = registry.make_experiment(args.algo, args.env, args.preset, overrides)
-    out = Path(args.out or f"runs/{args.algo}_{args.env}")
+    out = Path(args.out or f"runs/{args.algo}_{exp.env_id}")
     steps = exp.train_config.total_env_steps
     print(f"{args.algo} on {exp.env_id}: {args.seeds} seeds, {steps:,} steps; compiling ...")
-    result = folders.run_in_folder(
-        exp,
-        out,
-        seeds=args.seeds,
-        seed=args.seed,
-        resume=args.resume,
-        checkpoint_every=args.checkpoint_every,
-        keep=args.keep,
-        on_chunk=loop.print_progress(),
-    )
+    sys.stdout.flush()
+    try:
+        result = folders.run_in_folder(
+            exp,
+            out,
+            seeds=args.seeds,
+            seed=args.seed,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+            keep=args.keep,
+            on_chunk=loop.print_progress(),
+            force=args.force,
+            tensorboard=args.tensorboard,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted before the first checkpoint; nothing to keep. Run the same "
+            f"command again to train ({(args.resume and 'it resumes') or 'it starts afresh'})."
+        )
+        return 130
     if result.get("interrupted"):
-        print(f"\ninterrupted after chunk {result['chunk']}; resume with --resume --out {out}")
+        print(f"\ninterrupted after chunk {result['chunk']}; resume with:")
+        print(f"  {resume_command(args.argv, out)}")
         return 130
     if result.get("report"):
         print(result["report"])
     ev = result["eval_return"]
+    if args.algo in PREDICTION:
+        print(f"value table of the evaluated policy above and in {out}/values.png")
+    else:
+        print(
+            f"greedy return per seed {np.round(ev['per_seed'], 1).tolist()} (mean {ev['mean']:.1f})"
+        )
     print(
-        f"greedy return per seed {np.round(ev['per_seed'], 1).tolist()} (mean {ev['mean']:.1f}); "
         f"compile {result['compile_seconds']:.1f} s, train {result['train_seconds']:.1f} s; "
         f"results in {out}/"
     )
@@ -80,39 +112,57 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    folder = Path(args.dir)
-    config_path = folder / "config.json"
-    if not config_path.exists():
-        raise ValueError(f"{folder} is not a run folder (no config.json)")
-    saved = json.loads(config_path.read_text())
-    overrides = _settings_as_overrides(saved)
-    overrides["eval_episodes"] = str(args.episodes)
-    exp = registry.make_experiment(saved["algo"], saved["env"], saved["preset"], overrides)
-    files = folders.checkpoint_files(folder)
-    if not files:
-        raise ValueError(f"{folder}/checkpoints holds no checkpoint to evaluate")
+    _positive("--episodes", args.episodes)
+    exp, state, chunk, path = folders.load_run(
+        args.dir, args.checkpoint, eval_episodes=str(args.episodes)
+    )
+    saved = folders.read_settings(args.dir)
     seeds = saved["num_seeds"]
+    if args.seed is not None and not 0 <= args.seed < seeds:
+        raise ValueError(f"--seed {args.seed}: {args.dir} holds seeds 0 to {seeds - 1}")
     keys = jax.random.split(jax.random.key(saved["seed"]), seeds)
-    init, _, evaluate = loop.jitted(exp.trainer)
-    ekeys = loop.eval_keys(keys)
-    template = init(keys, tile_hparams(exp.hparams, seeds))
-    state, chunk, _ = folders.load_run_state(files[-1], template)
-    returns = np.asarray(evaluate(state.agent, ekeys))
-    print(f"{files[-1].name} (after chunk {chunk}): {args.episodes} greedy episodes per seed")
-    for i, r in enumerate(returns):
-        print(f"  seed {i}: {r.mean():8.2f} ± {r.std():.2f}")
-    print(f"  mean over seeds: {returns.mean():.2f}")
+    evaluate = loop.jitted(exp.trainer)[2]
+    returns = np.asarray(evaluate(state.agent, loop.eval_keys(keys)))
+    print(f"{path.name} (after chunk {chunk}): {args.episodes} greedy episodes per seed")
+    chosen = range(seeds) if args.seed is None else [args.seed]
+    for i in chosen:
+        print(f"  seed {i}: {returns[i].mean():8.2f} ± {returns[i].std():.2f}")
+    if args.seed is None:
+        print(f"  mean over seeds: {returns.mean():.2f}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    policy = folders.load_policy(args.dir, args.seed, args.checkpoint)
+    env, env_params = policy.env, policy.env_params
+    limit = args.max_steps or min(default_max_steps(env_params), 1_000)
+    states, rewards, length = jax.jit(
+        lambda s, k: greedy_episode(policy.agent, env, env_params, s, k, limit)
+    )(policy.state, jax.random.key(args.seed))
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
+    title = f"{policy.settings['algo']}, seed {args.seed}"
+    written = render.render_episode(env, env_params, states, int(length), out, title)
+    print(f"{int(length)} steps, return {float(np.sum(rewards)):.2f}: {written}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    del args
+    if args.envs:
+        print("\n".join(registered_envs()))
+        return 0
+    names = [args.algo] if args.algo else list(registry.ALGOS)
+    for name in names:
+        registry.algo(name)  # an unknown name is an error listing the known ones
     print("algorithms:")
-    for a in registry.ALGOS.values():
+    for name in names:
+        a = registry.ALGOS[name]
         presets = ", ".join(a.presets)
         print(f"  {a.name:<16} {a.summary} (default env {a.default_env}; presets: {presets})")
-    print("\nenvironments:\n  " + ", ".join(registered_envs()))
-    for name in registry.ALGOS:
+    if not args.algo:
+        print("\nenvironments:\n  " + ", ".join(registered_envs()))
+    for name in names:
         print(f"\n{name} settings (--set name=value; default preset):")
         for field, (default, meaning, where) in registry.settable(name).items():
             print(f"  {field:<26} {default!s:<12} [{where}] {meaning}")
@@ -125,6 +175,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if not (folder / "metrics.csv").exists():
             raise ValueError(f"{folder} has no metrics.csv (is it a run folder?)")
     out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
     folders.plot_folders(dirs, out)
     print(f"wrote {out}")
     return 0
@@ -135,34 +187,68 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train ALGO on ENV into a run folder")
     t.add_argument("algo", help="algorithm name (see `rljax list`)")
-    t.add_argument("env", help="environment id (see `rljax list`)")
-    t.add_argument("--seeds", type=int, default=4)
-    t.add_argument("--seed", type=int, default=0, help="base PRNG seed")
-    t.add_argument("--steps", type=int, default=None, help="env steps per seed")
-    t.add_argument("--preset", default="default")
-    t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    t.add_argument("env", help="environment id (see `rljax list --envs`)")
+    t.add_argument("--seeds", type=int, default=4, help="runs trained at once (vmapped)")
+    t.add_argument("--seed", type=int, default=0, help="base PRNG seed of the runs' keys")
+    t.add_argument("--steps", type=int, default=None, help="env steps per run (the budget)")
+    t.add_argument("--preset", default="default", help="named settings (see `rljax list ALGO`)")
+    t.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="override one setting (repeatable; see `rljax list ALGO`)",
+    )  # fmt: skip
     t.add_argument("--out", default=None, help="run folder (default runs/ALGO_ENV)")
-    t.add_argument("--resume", action="store_true")
+    t.add_argument(
+        "--resume", action="store_true",
+        help="continue the run in --out from its newest checkpoint (a larger --steps extends it)",
+    )  # fmt: skip
+    t.add_argument(
+        "--force", action="store_true",
+        help="move an earlier run in --out aside (OUT.old-TIMESTAMP) and start afresh",
+    )  # fmt: skip
     t.add_argument("--checkpoint-every", type=int, default=10, help="chunks between checkpoints")
-    t.add_argument("--keep", type=int, default=3, help="checkpoints kept")
+    t.add_argument("--keep", type=int, default=3, help="checkpoints kept (the newest)")
+    t.add_argument(
+        "--tensorboard", action="store_true",
+        help="also write TensorBoard event files to OUT/tensorboard (needs rljax[tensorboard])",
+    )  # fmt: skip
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("eval", help="evaluate the greedy policy of a run folder")
-    e.add_argument("dir")
-    e.add_argument("--episodes", type=int, default=32)
+    e.add_argument("dir", help="run folder")
+    e.add_argument("--episodes", type=int, default=32, help="greedy episodes per seed")
+    e.add_argument("--seed", type=int, default=None, help="only this run (default: all)")
+    e.add_argument("--checkpoint", type=int, default=None, help="chunk of a kept checkpoint")
     e.set_defaults(func=cmd_eval)
+    r = sub.add_parser("render", help="draw one greedy episode of a run folder as a GIF")
+    r.add_argument("dir", help="run folder")
+    r.add_argument("--seed", type=int, default=0, help="which run of the folder")
+    r.add_argument("--checkpoint", type=int, default=None, help="chunk of a kept checkpoint")
+    r.add_argument("--max-steps", type=int, default=None, help="episode length bound")
+    r.add_argument("--out", default="episode.gif", help="GIF to write")
+    r.set_defaults(func=cmd_render)
     lst = sub.add_parser("list", help="algorithms, environments, settings")
+    lst.add_argument("algo", nargs="?", default=None, help="only this algorithm")
+    lst.add_argument("--envs", action="store_true", help="only the environment ids")
     lst.set_defaults(func=cmd_list)
     pl = sub.add_parser("plot", help="learning curves of run folders on one figure")
-    pl.add_argument("dirs", nargs="+")
-    pl.add_argument("--out", default="curves.png")
+    pl.add_argument("dirs", nargs="+", help="run folders")
+    pl.add_argument("--out", default="curves.png", help="PNG to write")
     pl.set_defaults(func=cmd_plot)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ValueError, checkpoint.CheckpointError) as e:
         print(f"rljax: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        where = f" {e.filename}" if e.filename else ""
+        print(f"rljax: error:{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrljax: interrupted", file=sys.stderr)
+        return 130

@@ -25,6 +25,7 @@ from rljax.run import checkpoint
 from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted
 from rljax.run.plotting import plot_learning_curves
 from rljax.run.registry import algo as find_algo
+from rljax.run.registry import make_experiment
 
 METRIC_COLUMNS = (
     "seed",
@@ -147,6 +148,8 @@ def run_in_folder(
     keep: int = 3,
     on_chunk: Callable[[Progress], None] | None = None,
     stop_after: int | None = None,
+    force: bool = False,
+    tensorboard: bool = False,
 ) -> dict[str, Any]:
     """Train `experiment` (`rljax.run.registry.Experiment`) for `seeds` seeds into `out`.
 
@@ -155,31 +158,25 @@ def run_in_folder(
     counters) to `checkpoints/` every `checkpoint_every` chunks and at the end, keeping
     the newest `keep`, then writes `curve.png` and `summary.json` (`SUMMARY_KEYS`). An
     algorithm with a `report` (a value table, ...) writes its files too; the returned
-    summary then carries its text under `"report"`.
+    summary then carries its text under `"report"`. With `tensorboard`, every metric of
+    every seed also goes to TensorBoard event files in `out/tensorboard` (tensorboardX,
+    the optional extra `rljax[tensorboard]`), keyed by environment steps.
 
-    With `resume`, training continues from the newest checkpoint; on CPU the result is
-    bitwise identical to an uninterrupted run. SIGINT/SIGTERM, or `stop_after` chunks,
-    end the run at the next chunk boundary after saving a checkpoint; the returned dict
-    then has `"interrupted": True` and no summary is written.
+    A folder that holds an earlier run is never mixed into (`prepare_folder`): it is an
+    error unless `resume` (continue it; a larger `total_env_steps` extends a finished run)
+    or `force` (move it aside to `OUT.old-TIMESTAMP`, then start afresh). With `resume`,
+    training continues from the newest checkpoint; on CPU the result is bitwise identical
+    to an uninterrupted run. SIGINT/SIGTERM, or `stop_after` chunks, end the run at the
+    next chunk boundary after saving a checkpoint; the returned dict then has
+    `"interrupted": True` and no summary is written.
     """
     for name, value in (("seeds", seeds), ("checkpoint_every", checkpoint_every), ("keep", keep)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     settings = {**experiment.settings(), "num_seeds": seeds, "seed": seed}
-    config_path = out / "config.json"
-    if resume:
-        if not config_path.exists():
-            raise ValueError(f"--resume: {out} holds no config.json, nothing to resume")
-        saved = json.loads(config_path.read_text())
-        differ = [k for k in settings if saved.get(k) != json.loads(json.dumps(settings[k]))]
-        if differ:
-            raise ValueError(f"--resume: {out} was trained with other settings: {differ}")
-    else:
-        if checkpoint_files(out):
-            raise ValueError(f"{out} already holds checkpoints; use --resume or another --out")
-        config_path.write_text(json.dumps({**settings, "versions": versions()}, indent=2))
+    board = _tensorboard_writer(out) if tensorboard else None
+    resume = prepare_folder(out, settings, resume=resume, force=force)
 
     trainer = experiment.trainer
     keys = jax.random.split(jax.random.key(seed), seeds)
@@ -194,11 +191,10 @@ def run_in_folder(
     start, train_seconds = 0, 0.0
     metrics_path = out / "metrics.csv"
     if resume:
-        files = checkpoint_files(out)
-        if not files:
-            raise ValueError(f"--resume: {out}/checkpoints holds no checkpoint")
-        state, start, train_seconds = load_run_state(files[-1], state)
+        state, start, train_seconds = load_run_state(checkpoint_files(out)[-1], state)
         _truncate_metrics(metrics_path, start)
+    else:
+        metrics_path.unlink(missing_ok=True)
 
     interrupted = {"flag": False}
 
@@ -224,6 +220,13 @@ def run_in_folder(
                     values.update({k: row[k][i].item() for k in row})
                     writer.writerow([values[c] for c in columns])
                 f.flush()
+                if board is not None:
+                    for i in range(seeds):
+                        step = int(row["env_steps"][i])
+                        for name, value in row.items():
+                            if step >= 0 and np.isfinite(value[i]):
+                                board.add_scalar(f"seed_{i}/{name}", float(value[i]), step)
+                    board.flush()
                 halt = interrupted["flag"] or (
                     stop_after is not None and chunk - start >= stop_after
                 )
@@ -237,6 +240,8 @@ def run_in_folder(
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        if board is not None:
+            board.close()
 
     eval_returns = np.asarray(evaluate(state.agent, ekeys))
     summary = make_summary(
@@ -247,13 +252,135 @@ def run_in_folder(
         compile_seconds,
         train_seconds,
     )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _write_json(out / "summary.json", summary)
     plot_folders([out], out / "curve.png")
     report = find_algo(experiment.algo).report
     if report is not None:
         first = jax.tree.map(lambda x: x[0], state.agent)
         summary = {**summary, "report": report(first, experiment.env, experiment.env_params, out)}
     return summary
+
+
+def _tensorboard_writer(out: Path) -> Any:
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise ValueError(
+            "--tensorboard needs tensorboardX: pip install 'rljax[tensorboard]'"
+        ) from None
+    return _LazyWriter(SummaryWriter, out / "tensorboard")
+
+
+class _LazyWriter:
+    """Opens the event file at the first scalar, after the folder has been prepared."""
+
+    def __init__(self, factory: Callable[..., Any], logdir: Path) -> None:
+        self.factory, self.logdir, self.writer = factory, logdir, None
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if self.writer is None:
+            self.writer = self.factory(logdir=str(self.logdir))
+        self.writer.add_scalar(tag, value, step)
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+RUN_FILES = (
+    "config.json",
+    "metrics.csv",
+    "checkpoints",
+    "summary.json",
+    "curve.png",
+    "values.png",
+    "tensorboard",
+)
+
+
+def prepare_folder(
+    out: Path, settings: dict[str, Any], resume: bool = False, force: bool = False
+) -> bool:
+    """Make `out` ready for a run with `settings`; returns whether to resume.
+
+    * An empty or missing folder, or one left by a run interrupted before its first
+      checkpoint (no checkpoint): a fresh start (`resume` then starts afresh too).
+    * A folder holding an earlier run: with `resume`, its `config.json` must match
+      `settings` except for a larger `total_env_steps` (extending a run); otherwise, with
+      `force`, it is moved aside (never deleted) and a fresh run starts; otherwise a
+      `ValueError` names `--resume` and `--force`.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    held = [name for name in RUN_FILES if (out / name).exists()]
+    resumable = bool(checkpoint_files(out)) and (out / "config.json").exists()
+    finished = (out / "summary.json").exists()
+    if resume and resumable:
+        saved = json.loads((out / "config.json").read_text())
+        _check_same_settings(out, saved, settings)
+        _write_json(out / "config.json", {**settings, "versions": versions()})
+        return True
+    if held and (resumable or finished) and not force:
+        raise ValueError(
+            f"{out} holds an earlier run ({', '.join(held)}); add --resume to continue it, "
+            "--force to move it aside and start afresh, or choose another --out"
+        )
+    if held and force:
+        aside = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(aside)
+    elif held:  # interrupted before its first checkpoint: nothing worth keeping
+        for name in held:
+            path = out / name
+            if path.is_dir():
+                for child in path.iterdir():
+                    child.unlink()
+                path.rmdir()
+            else:
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "config.json", {**settings, "versions": versions()})
+    return False
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Write JSON atomically (temporary file, then rename): a full disk leaves the old file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(value, indent=2))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in settings.items():
+        if key == "versions":
+            continue
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _check_same_settings(out: Path, saved: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Raise `ValueError` naming every setting of `settings` that differs from the saved run,
+    with both values; a larger `train.total_env_steps` is allowed (it extends the run)."""
+    now, before = _flat(json.loads(json.dumps(settings))), _flat(saved)
+    extend = "train.total_env_steps"
+    differ = [k for k in sorted(set(now) | set(before)) if now.get(k) != before.get(k)]
+    if extend in differ and (now.get(extend) or 0) > (before.get(extend) or 0):
+        differ.remove(extend)
+    if differ:
+        text = "; ".join(
+            f"{k}: {before.get(k)!r} in the folder, {now.get(k)!r} now" for k in differ
+        )
+        raise ValueError(f"--resume: {out} was trained with other settings: {text}")
 
 
 def _save_and_prune(out: Path, state: RunState, chunk: int, seconds: float, keep: int) -> None:
@@ -272,7 +399,9 @@ def _truncate_metrics(path: Path, upto_chunk: int) -> None:
         return
     header, body = rows[0], rows[1:]
     at = header.index("chunk")
-    keep = [r for r in body if int(r[at]) <= upto_chunk]
+    # A row cut short by a full disk or a crash goes with the rows after the checkpoint.
+    complete = [r for r in body if len(r) == len(header) and r[at].isdigit()]
+    keep = [r for r in complete if int(r[at]) <= upto_chunk]
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="") as f:
         csv.writer(f).writerows([header, *keep])
@@ -305,3 +434,87 @@ def plot_folders(folders: list[Path], path: Path) -> None:
         label = f"{settings['algo']} on {settings['env']} ({Path(folder).name})"
         runs[label] = (m["env_steps"], m["episode_return_mean"])
     plot_learning_curves(runs, path, title="episode return")
+
+
+def settings_as_overrides(saved: dict[str, Any]) -> dict[str, str]:
+    """Every saved setting of a run folder as `--set` strings (to rebuild the experiment)."""
+    out = {}
+    for part in ("hparams", "config", "train"):
+        for name, value in (saved.get(part) or {}).items():
+            if isinstance(value, list | tuple):
+                out[name] = ",".join(str(v) for v in value)
+            else:
+                out[name] = "none" if value is None else str(value)
+    return out
+
+
+def read_settings(folder: str | os.PathLike) -> dict[str, Any]:
+    """A run folder's `config.json`; `ValueError` if `folder` is not a run folder."""
+    path = Path(folder, "config.json")
+    if not path.exists():
+        raise ValueError(f"{folder} is not a run folder (no config.json)")
+    return json.loads(path.read_text())
+
+
+def load_run(
+    folder: str | os.PathLike, checkpoint: int | None = None, **changes: str
+) -> tuple[Any, RunState, int, Path]:
+    """Rebuild a run folder's experiment and load its training state.
+
+    `checkpoint` is the chunk number of a kept checkpoint (`None`: the newest); `changes`
+    are `--set`-style strings applied to the saved settings (e.g. `eval_episodes="64"`).
+    Returns `(experiment, state with leaves [S, ...], chunk, checkpoint path)`.
+    """
+    saved = read_settings(folder)
+    experiment = find_experiment(saved, changes)
+    files = checkpoint_files(folder)
+    if not files:
+        raise ValueError(f"{folder}/checkpoints holds no checkpoint")
+    if checkpoint is None:
+        path = files[-1]
+    else:
+        by_chunk = {int(f.stem.split("_")[1]): f for f in files}
+        if checkpoint not in by_chunk:
+            raise ValueError(
+                f"--checkpoint {checkpoint}: {folder} keeps checkpoints after chunks "
+                f"{sorted(by_chunk)}"
+            )
+        path = by_chunk[checkpoint]
+    seeds = saved["num_seeds"]
+    keys = jax.random.split(jax.random.key(saved["seed"]), seeds)
+    init = jitted(experiment.trainer)[0]
+    template = init(keys, tile_hparams(experiment.hparams, seeds))
+    state, chunk, _ = load_run_state(path, template)
+    return experiment, state, chunk, path
+
+
+def find_experiment(saved: dict[str, Any], changes: dict[str, str] | None = None) -> Any:
+    """The experiment a run folder's saved settings describe (with `changes` applied)."""
+    overrides = {**settings_as_overrides(saved), **(changes or {})}
+    return make_experiment(saved["algo"], saved["env"], saved["preset"], overrides)
+
+
+class Policy:
+    """The greedy policy of one run of a run folder: `policy(obs [B, *obs_shape]) ->
+    actions [B]`, pure and jittable (`jax.jit(policy)` works). `agent`, `state` (that
+    run's agent state), `env`, `env_params` and `settings` are there for anything else."""
+
+    def __init__(self, agent: Any, state: Any, env: Any, env_params: Any, settings: dict):
+        self.agent, self.state = agent, state
+        self.env, self.env_params, self.settings = env, env_params, settings
+
+    def __call__(self, obs: Any) -> Any:
+        return self.agent.act(self.state, obs, jax.random.key(0), greedy=True)
+
+
+def load_policy(folder: str | os.PathLike, seed: int = 0, checkpoint: int | None = None) -> Policy:
+    """The greedy policy of run `seed` (0 to `num_seeds - 1`) of a run folder, from its
+    newest checkpoint or the one saved after chunk `checkpoint`."""
+    experiment, state, _, _ = load_run(folder, checkpoint)
+    seeds = int(np.asarray(state.env_steps).shape[0])
+    if not 0 <= seed < seeds:
+        raise ValueError(f"--seed {seed}: {folder} holds seeds 0 to {seeds - 1}")
+    agent_state = jax.tree.map(lambda x: x[seed], state.agent)
+    return Policy(
+        experiment.agent, agent_state, experiment.env, experiment.env_params, read_settings(folder)
+    )
