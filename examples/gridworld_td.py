@@ -4,7 +4,12 @@
 
 Prediction (the uniform random policy, traps not terminal): error of the estimated values
 against dynamic programming's exact ones, mean over seeds, as training goes on.
-Control (traps terminal): greedy value of the start state against the DP optimum.
+Tuned control (`GridWorld-v0`, traps terminal, the `default` presets): greedy value of the
+start state against the DP optimum.
+The course's control lessons (`GridWorld100-v0`: +100 at the goal, -100 at the traps, both
+terminal; the `course` presets: Monte-Carlo control over the next cells' values, SARSA and
+Q-learning with the course's alpha 0.01, gamma 0.9 and epsilon 0.1 / 0.1 / 0.9): the share
+of seeds whose greedy walk reaches the goal.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import numpy as np
 
 import rljax
 from rljax import dp, tabular
-from rljax.envs.gridworld import START, GridWorldParams, transition_model
+from rljax.envs.gridworld import GOAL, START, TRAPS, GridWorldParams, transition_model
+from rljax.run import registry
 from rljax.run.loop import chunk_loop, jitted
 
 
@@ -30,10 +36,10 @@ def curve(agent, env, params, hparams, seeds, steps, measure):
     """Train `seeds` runs chunk by chunk; `measure(tables [seeds, ...])` after each chunk."""
     config = rljax.TrainConfig(total_env_steps=steps, chunk_env_steps=steps // 40, eval_episodes=1)
     trainer = rljax.make_trainer(agent, env, params, config)
-    init, run_chunk, _ = jitted(trainer)
+    init = jitted(trainer)[0]
     state = init(jax.random.split(jax.random.key(0), seeds), rljax.tile_hparams(hparams, seeds))
     xs, ys = [0], [measure(np.asarray(state.agent.params))]
-    for done in chunk_loop(run_chunk, state, trainer):
+    for done in chunk_loop(trainer, state):
         xs.append(int(done.row["env_steps"][0]))
         ys.append(measure(np.asarray(done.state.agent.params)))
     return np.array(xs), np.array(ys)
@@ -58,7 +64,7 @@ def main() -> None:
     )
     cfg = tabular.TabularConfig.for_env(env, pred)
     rms = lambda v: float(np.sqrt(np.mean((v - v_exact) ** 2, axis=-1)).mean())  # noqa: E731
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4))
     for label, agent, lr in [
         ("TD(0)", tabular.make_td_prediction(cfg), 0.05),
         ("MC first-visit", tabular.make_mc_prediction(cfg, first_visit=True), 0.02),
@@ -92,8 +98,40 @@ def main() -> None:
         print(f"{label:>15}: max_a Q(start, a) {y[-1]:.3f} (DP optimum {v_star:.3f})")
     ax2.axhline(v_star, color="grey", linestyle="--", label="DP optimum")
     ax2.set(xlabel="environment steps per seed", ylabel="max_a Q(start, a), mean over seeds")
-    ax2.set_title("control")
+    ax2.set_title("tuned control (GridWorld-v0)")
     ax2.legend()
+
+    # The course's control lessons, with the course presets on their world.
+    env100, params100 = rljax.make("GridWorld100-v0")
+    successors = np.asarray(transition_model(env100, params100)[0]).argmax(-1)
+
+    def reaches_goal(tables: np.ndarray) -> float:
+        """Share of seeds whose greedy walk (lowest index among ties) reaches the goal."""
+        reached = []
+        for table in tables:
+            q = table[successors] if table.ndim == 1 else table  # MC control learns V
+            s = START
+            for _ in range(25):
+                s = int(successors[s, int(np.argmax(q[s]))])
+                if s == GOAL or s in TRAPS:
+                    break
+            reached.append(s == GOAL)
+        return float(np.mean(reached))
+
+    for label, algo in [
+        ("MC control (course)", "mc_control"),
+        ("SARSA (course)", "sarsa"),
+        ("Q-learning (course)", "q_learning"),
+    ]:
+        exp = registry.make_experiment(algo, "GridWorld100-v0", "course")
+        x, y = curve(
+            exp.agent, env100, params100, exp.hparams, args.seeds, args.steps, reaches_goal
+        )
+        ax3.plot(x, y, label=label)
+        print(f"{label:>20}: greedy walk reaches the goal on {y[-1]:.0%} of seeds")
+    ax3.set(xlabel="environment steps per seed", ylabel="share of seeds", ylim=(-0.02, 1.02))
+    ax3.set_title("the course's control lessons (GridWorld100-v0)")
+    ax3.legend()
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=110)
     print(f"curves: {out / 'curves.png'}")

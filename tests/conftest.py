@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Tests compile into memory only: the command line would otherwise turn on JAX's persistent
+# cache in ~/.cache for the whole worker (tests/test_sweep.py checks the cache on its own).
+os.environ.setdefault("RLJAX_NO_COMPILE_CACHE", "1")
+
 from typing import NamedTuple
 
 import jax

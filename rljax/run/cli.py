@@ -8,6 +8,8 @@ rljax eval runs/dqn --episodes 64 [--seed 3] [--checkpoint 40]
 rljax render runs/dqn --seed 0 --out episode.gif
 rljax list [dqn] [--envs]
 rljax plot runs/dqn runs/dqn_course --out compare.png
+rljax sweep dqn CartPole-v1 --grid learning_rate=1e-3,3e-4 --grid gamma=0.99,0.95 --seeds 4 \
+    --out sweeps/dqn [--devices all]
 rljax train value_iteration GridWorld-v0 --set gamma=0.9   # dynamic programming
 
 Errors are one line (`rljax: error: ...`, exit 2); Ctrl-C stops at the next chunk boundary
@@ -27,6 +29,8 @@ import numpy as np
 from rljax.core.evaluation import default_max_steps, greedy_episode
 from rljax.envs import registered_envs
 from rljax.run import checkpoint, folders, loop, registry, render
+from rljax.run.cache import enable_compile_cache
+from rljax.run.sweep import sweep
 
 PREDICTION = ("td", "mc")  # they evaluate a fixed policy: their result is a value table
 
@@ -111,6 +115,72 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_values(pairs: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair or not pair.split("=", 1)[1].strip():
+            raise ValueError(f"{flag} expects name=value(s), got {pair!r}")
+        name, value = pair.split("=", 1)
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _devices(text: str | None) -> list | None:
+    if text is None:
+        return None
+    devices = jax.devices()
+    if text == "all":
+        return devices
+    if not text.isdigit() or not 1 <= int(text) <= len(devices):
+        raise ValueError(f"--devices must be 'all' or 1 to {len(devices)}, got {text!r}")
+    return devices[: int(text)]
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    _positive("--seeds", args.seeds)
+    _positive("--steps", args.steps)
+    grid = {k: v.split(",") for k, v in _named_values(args.grid, "--grid").items()}
+    random = {}
+    for name, spec in _named_values(args.random, "--random").items():
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"--random {name}={spec}: expected low:high[:log]")
+        try:
+            low, high = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise ValueError(f"--random {name}={spec}: low and high must be numbers") from None
+        random[name] = (low, high, parts[2] if len(parts) == 3 else "linear")
+    if bool(grid) == bool(random):
+        raise ValueError("sweep needs --grid name=v1,v2,... or --random name=low:high[:log]")
+    overrides = _overrides(args.set)
+    if args.steps is not None:
+        overrides["total_env_steps"] = str(args.steps)
+    report = loop.print_progress()
+
+    def on_group(index: int, groups: int, runs: int) -> None:
+        print(f"batch {index + 1}/{groups}: {runs} runs; compiling ...")
+        sys.stdout.flush()
+
+    result = sweep(
+        args.algo, args.env, grid=grid or None, random=random or None, samples=args.samples,
+        seeds=args.seeds, preset=args.preset, seed=args.seed, overrides=overrides,
+        devices=_devices(args.devices), out=args.out, resume=args.resume, force=args.force,
+        on_chunk=report, on_group=on_group, compile_cache=not args.no_compile_cache,
+    )  # fmt: skip
+    if result.summary.get("interrupted"):
+        print(f"\ninterrupted; resume with:\n  {resume_command(args.argv, Path(args.out))}")
+        return 130
+    print(f"{result.summary['runs']} runs, {result.summary['settings']} settings, best first:")
+    for r in result.summary["ranked"][:10]:
+        setting = " ".join(f"{k}={v}" for k, v in r["setting"].items())
+        print(
+            f"  {setting:<40} final return {r['final_return_mean']:8.2f} "
+            f"± {r['final_return_std']:.2f} (min {r['final_return_min']:.1f})"
+        )
+    print(f"results in {args.out}/ (sweep.csv, summary.json, curves.png, heatmap.png)")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     _positive("--episodes", args.episodes)
     exp, state, chunk, path = folders.load_run(
@@ -182,8 +252,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-compile-cache", action="store_true", default=argparse.SUPPRESS,
+        help="do not use JAX's persistent compilation cache (~/.cache/rljax/jax)",
+    )  # fmt: skip
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rljax", description="Train, evaluate and compare runs.")
+    p.add_argument(
+        "--no-compile-cache", action="store_true",
+        help="do not use JAX's persistent compilation cache (~/.cache/rljax/jax)",
+    )  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train ALGO on ENV into a run folder")
     t.add_argument("algo", help="algorithm name (see `rljax list`)")
@@ -211,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
         "--tensorboard", action="store_true",
         help="also write TensorBoard event files to OUT/tensorboard (needs rljax[tensorboard])",
     )  # fmt: skip
+    _cache_flag(t)
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("eval", help="evaluate the greedy policy of a run folder")
     e.add_argument("dir", help="run folder")
@@ -225,6 +307,32 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--max-steps", type=int, default=None, help="episode length bound")
     r.add_argument("--out", default="episode.gif", help="GIF to write")
     r.set_defaults(func=cmd_render)
+    sw = sub.add_parser("sweep", help="train a grid or random sample of settings x seeds")
+    sw.add_argument("algo", help="algorithm name (see `rljax list`)")
+    sw.add_argument("env", help="environment id (see `rljax list --envs`)")
+    sw.add_argument(
+        "--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+        help="values of one setting; every combination is trained (repeatable)",
+    )  # fmt: skip
+    sw.add_argument(
+        "--random", action="append", default=[], metavar="NAME=LOW:HIGH[:log]",
+        help="draw a setting uniformly (or log-uniformly) between LOW and HIGH (repeatable)",
+    )  # fmt: skip
+    sw.add_argument("--samples", type=int, default=None, help="random settings drawn")
+    sw.add_argument("--seeds", type=int, default=4, help="seeds per setting")
+    sw.add_argument("--seed", type=int, default=0, help="base PRNG seed (settings share keys)")
+    sw.add_argument("--steps", type=int, default=None, help="env steps per run (the budget)")
+    sw.add_argument("--preset", default="default", help="named settings swept around")
+    sw.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting fixed for every run (repeatable)",
+    )  # fmt: skip
+    sw.add_argument("--out", required=True, help="sweep folder")
+    sw.add_argument("--devices", default=None, help="'all' or a count: shard the runs")
+    sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    sw.add_argument("--force", action="store_true", help="move an earlier sweep in --out aside")
+    _cache_flag(sw)
+    sw.set_defaults(func=cmd_sweep)
     lst = sub.add_parser("list", help="algorithms, environments, settings")
     lst.add_argument("algo", nargs="?", default=None, help="only this algorithm")
     lst.add_argument("--envs", action="store_true", help="only the environment ids")
@@ -241,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.argv = argv
     try:
+        if not args.no_compile_cache:
+            enable_compile_cache()
         return args.func(args)
     except (ValueError, checkpoint.CheckpointError) as e:
         print(f"rljax: error: {e}", file=sys.stderr)

@@ -22,10 +22,11 @@ import numpy as np
 
 from rljax.core.driver import RunState, tile_hparams
 from rljax.run import checkpoint
-from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted
+from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted, pad_runs
 from rljax.run.plotting import plot_learning_curves
 from rljax.run.registry import algo as find_algo
 from rljax.run.registry import make_experiment
+from rljax.run.sharding import runs_sharding
 
 METRIC_COLUMNS = (
     "seed",
@@ -46,6 +47,7 @@ SUMMARY_KEYS = (
     "train_seconds",
     "env_steps_per_second",
     "eval_return",
+    "stop_step_per_seed",
     "versions",
 )
 
@@ -57,9 +59,11 @@ def make_summary(
     eval_returns: np.ndarray,
     compile_seconds: float,
     train_seconds: float,
+    stop_steps: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The one summary schema (`SUMMARY_KEYS`) of a batch of runs: `env_steps [S]` taken by
-    each run, greedy `eval_returns [S, episodes]`."""
+    each run, greedy `eval_returns [S, episodes]`, the step at which each run met its
+    stopping rule `stop_steps [S]` (-1: never)."""
     steps = np.asarray(env_steps)
     per_seed = np.asarray(eval_returns).mean(axis=1)
     return {
@@ -76,6 +80,9 @@ def make_summary(
             "max": float(per_seed.max()),
             "per_seed": per_seed.tolist(),
         },
+        "stop_step_per_seed": (
+            [-1] * len(per_seed) if stop_steps is None else np.asarray(stop_steps).tolist()
+        ),
         "versions": versions(),
     }
 
@@ -150,8 +157,15 @@ def run_in_folder(
     stop_after: int | None = None,
     force: bool = False,
     tensorboard: bool = False,
+    runs: tuple[Any, Any, list[dict[str, Any]]] | None = None,
+    devices: Any = None,
+    plot: bool = True,
 ) -> dict[str, Any]:
     """Train `experiment` (`rljax.run.registry.Experiment`) for `seeds` seeds into `out`.
+
+    `runs = (keys [S], hparams [S, ...], labels)` trains a given batch instead (a sweep's
+    static group: `labels[i]` are run `i`'s swept values and seed, saved in `config.json`);
+    `devices` lays the batch out across devices (padded with dropped copies).
 
     Writes `config.json`, appends one row per chunk per seed to `metrics.csv`, saves the
     complete training state (networks, optimizer, replay memory, environments, keys,
@@ -175,17 +189,25 @@ def run_in_folder(
             raise ValueError(f"{name} must be >= 1, got {value}")
     out = Path(out)
     settings = {**experiment.settings(), "num_seeds": seeds, "seed": seed}
+    if runs is not None:
+        keys, hparams, labels = runs
+        settings["runs"] = labels
+    else:
+        keys = jax.random.split(jax.random.key(seed), seeds)
+        hparams = tile_hparams(experiment.hparams, seeds)
     board = _tensorboard_writer(out) if tensorboard else None
     resume = prepare_folder(out, settings, resume=resume, force=force)
 
     trainer = experiment.trainer
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    hparams = tile_hparams(experiment.hparams, seeds)
-    init, run_chunk, evaluate = jitted(trainer)
     ekeys = eval_keys(keys)  # before `init` consumes the keys
+    sharding = None
+    if devices is not None:
+        keys, hparams, ekeys = (pad_runs(x, len(devices)) for x in (keys, hparams, ekeys))
+        sharding = runs_sharding(len(keys), devices)
+        keys, hparams, ekeys = jax.device_put((keys, hparams, ekeys), sharding)
+    init, _, evaluate = jitted(trainer, sharding)
     t0 = time.perf_counter()
-    state = init(keys, hparams)
-    chunk_fn = run_chunk.lower(state).compile()
+    state = jax.block_until_ready(init(keys, hparams))
     compile_seconds = time.perf_counter() - t0
 
     start, train_seconds = 0, 0.0
@@ -204,10 +226,12 @@ def run_in_folder(
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     columns: list[str] | None = None
+    done = None
     try:
         with metrics_path.open("a", newline="") as f:
             writer = csv.writer(f)
-            for done in chunk_loop(chunk_fn, state, trainer, start, train_seconds):
+            loop = chunk_loop(trainer, state, start, train_seconds, devices=devices)
+            for done in loop:
                 state, row, chunk = done.state, done.row, done.chunk
                 train_seconds = done.progress.seconds
                 if columns is None:
@@ -243,17 +267,20 @@ def run_in_folder(
         if board is not None:
             board.close()
 
-    eval_returns = np.asarray(evaluate(state.agent, ekeys))
+    compile_seconds += 0.0 if done is None else done.compile_seconds
+    eval_returns = np.asarray(evaluate(state.agent, ekeys))[:seeds]
     summary = make_summary(
         experiment.algo,
         experiment.env_id,
-        np.asarray(state.env_steps),
+        np.asarray(state.env_steps)[:seeds],
         eval_returns,
         compile_seconds,
         train_seconds,
+        np.asarray(state.stop_step)[:seeds],
     )
     _write_json(out / "summary.json", summary)
-    plot_folders([out], out / "curve.png")
+    if plot:
+        plot_folders([out], out / "curve.png")
     report = find_algo(experiment.algo).report
     if report is not None:
         first = jax.tree.map(lambda x: x[0], state.agent)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rljax.core.driver import RunState, Trainer, host_metrics
@@ -40,9 +41,10 @@ class ChunkDone(NamedTuple):
 
     chunk: int
     state: RunState  # leaves [S, ...]
-    row: dict[str, np.ndarray]  # each [S]
+    row: dict[str, np.ndarray]  # each [S]; NaN (-1 for counts) for runs that did not run
     progress: Progress
     all_stopped: bool
+    compile_seconds: float  # compiling the smaller batches so far (not in progress.seconds)
 
 
 class RunResult(NamedTuple):
@@ -69,41 +71,120 @@ def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, 
     )
 
 
+def bucket(n: int, multiple: int = 1) -> int:
+    """The batch size that holds `n` runs: `multiple * 2^k` (at least 2), the smallest such
+    `>= n`, so that a shrinking batch compiles at most a few shapes. (A batch of one would
+    compile without its batch axis, and round differently.)"""
+    size = multiple
+    while size < max(n, 2):
+        size *= 2
+    return size
+
+
+@functools.cache
+def _scatter(n_full: int) -> Callable:
+    """Write the first `len(index)` runs of a batch back into the full state."""
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def scatter(full, batch, index):
+        return jax.tree.map(lambda f, b: f.at[index].set(b[: index.shape[0]]), full, batch)
+
+    del n_full
+    return scatter
+
+
+def _blank_row(row: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    return {
+        k: np.full(
+            (n, *v.shape[1:]), np.nan if np.issubdtype(v.dtype, np.floating) else -1, v.dtype
+        )
+        for k, v in row.items()
+    }
+
+
 def chunk_loop(
-    chunk_fn: Callable[[RunState], tuple[RunState, Any]],
-    state: RunState,
     trainer: Trainer,
+    state: RunState,
     start: int = 0,
     seconds: float = 0.0,
+    devices: Sequence[Any] | None = None,
+    compact: bool | str = True,
 ) -> Iterator[ChunkDone]:
-    """Run chunks from `start` until the last one, or until every run has met its stopping
-    rule; yield a `ChunkDone` after each. The caller may stop early by leaving the loop.
+    """Run chunks of a batch of runs (`state`, leaves `[S, ...]`) from chunk `start` until
+    the last one, or until every run has met its stopping rule; yield a `ChunkDone` (the
+    state of all `S` runs and their metrics row) after each. The caller may stop early by
+    leaving the loop; `seconds` is training time already spent (a resumed run).
 
-    `chunk_fn` is the compiled `vmap(run_chunk)`; `seconds` is training time already spent
-    (a resumed run), counted into `Progress.seconds`.
+    Finished runs leave the batch (`compact`, with a stopping rule): before a chunk, the
+    runs that have not stopped are gathered into a smaller batch, its size bucketed
+    (`bucket`: powers of two, times the device count) so that only a few shapes compile,
+    and the batch is computed alone; a stopped run's state and blank rows stay as they
+    were. A batch then costs about the sum of its runs' steps instead of runs x slowest
+    run, and every run's result is the one it has in the uncompacted batch (tested). A
+    smaller batch must be compiled: the loop shrinks only when the time it would save on
+    the chunks left (the last chunk's time, scaled by the batch size) exceeds what the
+    first compilation of a chunk took, twice over (`compact="always"` shrinks whenever a
+    smaller bucket holds the runs left). With `devices`, each batch is laid out across
+    them (`S` must be a multiple of their count).
     """
     config = trainer.config
-    last_return = None
+    S = int(np.shape(state.env_steps)[0])
+    multiple = len(devices) if devices is not None else 1
+    full, batch, index, size = state, state, np.arange(S), S
+    chunk_fns: dict[int, Callable] = {}
+    stats = {"compile": 0.0}
+
+    def chunk_fn(batch: RunState) -> Callable:
+        if size not in chunk_fns:
+            sharding = None if devices is None else runs_sharding(size, devices)
+            t = time.perf_counter()
+            chunk_fns[size] = jitted(trainer, sharding)[1].lower(batch).compile()
+            stats["compile"] += time.perf_counter() - t
+            stats.setdefault("first_compile", stats["compile"])
+        return chunk_fns[size]
+
+    last_return = np.full(S, np.nan)
     t0 = time.perf_counter() - seconds
+    chunk_seconds = None
     for chunk in range(start + 1, config.num_chunks + 1):
-        state, metrics = chunk_fn(state)
-        row = host_metrics(metrics)
+        if compact and config.stop_return is not None and chunk_seconds is not None:
+            active = np.flatnonzero(~np.asarray(full.stopped))
+            smaller = bucket(len(active), multiple)
+            saving = chunk_seconds * (1 - smaller / size) * (config.num_chunks - chunk + 1)
+            worth = compact == "always" or saving > 2 * stats["first_compile"]
+            if len(active) and smaller < size and worth:
+                size = smaller
+                take = np.concatenate([active, np.full(size - len(active), active[0])])
+                batch = jax.tree.map(lambda f, take=take: f[take], full)
+                if devices is not None:
+                    batch = jax.device_put(batch, runs_sharding(size, devices))
+                index = active
+        fn = chunk_fn(batch)
+        t_chunk = time.perf_counter()
+        batch, metrics = fn(batch)
+        brow = host_metrics(metrics)
+        chunk_seconds = time.perf_counter() - t_chunk
+        if size == S and len(index) == S:
+            full, row = batch, brow
+        else:
+            full = _scatter(S)(full, batch, jnp.asarray(index))
+            row = _blank_row(brow, S)
+            for k, v in brow.items():
+                row[k][index] = v[: len(index)]
         finished = ~np.isnan(row["episode_return_mean"])
-        if last_return is None:
-            last_return = np.full(finished.shape, np.nan)
         last_return = np.where(finished, row["episode_return_mean"], last_return)
-        stopped = np.asarray(state.stopped)
+        stopped = np.asarray(full.stopped)
         progress = Progress(
             chunk=chunk,
             num_chunks=config.num_chunks,
             env_steps=int(np.max(row["env_steps"])),
             total_env_steps=config.total_env_steps,
-            seconds=time.perf_counter() - t0,
+            seconds=time.perf_counter() - t0 - stats["compile"],
             recent_return=_nanmean(last_return),
             stopped=int(stopped.sum()),
         )
         all_stopped = config.stop_return is not None and bool(stopped.all())
-        yield ChunkDone(chunk, state, row, progress, all_stopped)
+        yield ChunkDone(chunk, full, row, progress, all_stopped, stats["compile"])
         if all_stopped:
             return
 
@@ -116,6 +197,17 @@ def eval_keys(keys: Key, eval_key: Key | None = None) -> Key:
     return jax.random.split(eval_key, len(keys))
 
 
+def pad_runs(tree: Any, multiple: int) -> Any:
+    """Repeat the last run of `tree` (leaves `[S, ...]`) until `S` is a multiple of
+    `multiple`; the copies are computed and dropped."""
+    S = int(np.shape(jax.tree.leaves(tree)[0])[0])
+    extra = (-S) % multiple
+    if not extra:
+        return tree
+    take = np.concatenate([np.arange(S), np.full(extra, S - 1)])
+    return jax.tree.map(lambda x: x[take], tree)
+
+
 def run_batch(
     trainer: Trainer,
     keys: Key,
@@ -123,39 +215,44 @@ def run_batch(
     on_chunk: Callable[[Progress], None] | None = None,
     eval_key: Key | None = None,
     devices: Sequence[Any] | None = None,
+    compact: bool | str = True,
 ) -> RunResult:
     """Train `S` runs at once: `keys` `[S]`, `hparams` with leaves `[S, ...]`.
 
-    Stops early once every run met the trainer's stopping criterion (if it has one).
-    Evaluates each run's greedy policy at the end (`eval_key` defaults to a fold of
-    the first key). With `devices` (e.g. `jax.devices()`), the runs are split evenly
-    across them (`rljax.run.sharding.shard_runs`); the results are the same.
+    Runs that met the trainer's stopping rule leave the batch (`chunk_loop`); the batch
+    stops once every run has. Evaluates each run's greedy policy at the end (`eval_key`
+    defaults to a fold of the first key). With `devices` (e.g. `jax.devices()`), the runs
+    are split across them (`jax.sharding`), padded to a multiple of the device count with
+    copies that are dropped from the results; the results are the same.
     """
+    S = len(keys)
+    ekeys = eval_keys(keys, eval_key)  # before `init` consumes the keys
     sharding = None
     if devices is not None:
+        keys, hparams, ekeys = (pad_runs(x, len(devices)) for x in (keys, hparams, ekeys))
         keys, hparams = shard_runs(keys, devices), shard_runs(hparams, devices)
         sharding = runs_sharding(len(keys), devices)
-    init, run_chunk, evaluate = jitted(trainer, sharding)
-    ekeys = eval_keys(keys, eval_key)  # before `init` consumes the keys
+        ekeys = jax.device_put(ekeys, sharding)
+    init, _, evaluate = jitted(trainer, sharding)
     t0 = time.perf_counter()
     state = init(keys, hparams)
-    chunk_fn = run_chunk.lower(state).compile()
+    jax.block_until_ready(state)
     compile_seconds = time.perf_counter() - t0
 
     rows: list[dict[str, np.ndarray]] = []
     done = None
-    for done in chunk_loop(chunk_fn, state, trainer):
+    for done in chunk_loop(trainer, state, devices=devices, compact=compact):
         rows.append(done.row)
         if on_chunk is not None:
             on_chunk(done.progress)
     state = done.state
     jax.block_until_ready(state)
-    train_seconds = done.progress.seconds
-    if sharding is not None:
-        ekeys = jax.device_put(ekeys, sharding)
-    eval_returns = np.asarray(evaluate(state.agent, ekeys))
-    metrics = {k: np.stack([r[k] for r in rows], axis=1) for k in rows[0]}
-    return RunResult(state, metrics, eval_returns, compile_seconds, train_seconds)
+    eval_returns = np.asarray(evaluate(state.agent, ekeys))[:S]
+    metrics = {k: np.stack([r[k] for r in rows], axis=1)[:S] for k in rows[0]}
+    state = jax.tree.map(lambda x: x[:S], state)
+    return RunResult(
+        state, metrics, eval_returns, compile_seconds + done.compile_seconds, done.progress.seconds
+    )
 
 
 def _nanmean(x: np.ndarray) -> float:

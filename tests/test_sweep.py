@@ -1,0 +1,177 @@
+"""Sweeps and compaction: finished runs leave the batch without changing any result; a
+sweep's runs equal the single runs; errors before compiling; devices; the compile cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import rljax
+from rljax.run import cli, loop, registry
+from rljax.run import sweep as sweep_module
+from rljax.run.sweep import sweep
+
+Q = {"total_env_steps": "6000", "chunk_env_steps": "500", "stop_return": "0.5", "stop_window": "5"}
+
+
+def test_compacted_batch_equals_uncompacted():
+    # Four Q-learning runs stop at different steps; the compacted loop computes the runs
+    # left in batches of 2, and every result is bitwise the uncompacted one.
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", Q)
+    keys = jax.random.split(jax.random.key(3), 4)
+    hp = rljax.tile_hparams(exp.hparams, 4)
+    a = loop.run_batch(exp.trainer, keys, hp, compact="always")
+    b = loop.run_batch(exp.trainer, keys, hp, compact=False)
+    stops = np.asarray(a.state.stop_step)
+    assert len(set(stops.tolist())) > 2 and (stops > 0).all(), stops  # stopped at different steps
+    np.testing.assert_array_equal(stops, np.asarray(b.state.stop_step))
+    np.testing.assert_array_equal(a.eval_returns, b.eval_returns)
+    np.testing.assert_array_equal(a.state.agent.params, b.state.agent.params)
+    for name in a.metrics:
+        np.testing.assert_array_equal(a.metrics[name], b.metrics[name], err_msg=name)
+    # Stopped runs' rows are blank after their stop, in both.
+    assert (a.metrics["env_steps"] == -1).any()
+
+
+def test_bucket_sizes():
+    assert [loop.bucket(n) for n in (1, 2, 3, 5, 8, 9)] == [2, 2, 4, 8, 8, 16]
+    assert [loop.bucket(n, 4) for n in (1, 4, 5, 9)] == [4, 4, 8, 16]
+
+
+def test_each_sweep_run_equals_its_single_run():
+    result = sweep(
+        "q_learning", "GridWorld-v0", grid={"learning_rate": [0.05, 0.2]}, seeds=2,
+        overrides=Q, compile_cache=False,
+    )  # fmt: skip
+    assert len(result.table) == 4 and result.summary["settings"] == 2
+    # The single run: seed j of `rljax train --seed 0 --seeds 2` with that setting.
+    keys = jax.random.split(jax.random.key(0), 2)
+    for row in result.table:
+        exp = registry.make_experiment(
+            "q_learning", "GridWorld-v0", "default", {**Q, "learning_rate": row["learning_rate"]}
+        )
+        j = row["seed"]
+        out = loop.run_batch(exp.trainer, keys[j : j + 1], rljax.tile_hparams(exp.hparams, 1))
+        assert int(out.state.stop_step[0]) == row["stop_step"]
+        curve, ran = out.metrics["episode_return_mean"][0], out.metrics["env_steps"][0] >= 0
+        assert float(np.nanmean(curve[ran])) == row["auc"]
+        assert float(out.eval_returns.mean()) == row["final_return"]  # deterministic world
+    best = result.summary["ranked"][0]
+    assert best["final_return_mean"] >= result.summary["ranked"][1]["final_return_mean"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grid": {"lr": [0.1]}}, "unknown setting 'lr'"),
+        ({"grid": {}}, "grid is empty"),
+        ({"grid": {"learning_rate": []}}, "gives 'learning_rate' no values"),
+        ({"grid": {"learning_rate": [0.1, 2.0]}}, r"learning_rate must lie in .*got 2"),
+        ({"grid": {"hidden_sizes": ["0"]}}, "unknown setting 'hidden_sizes'"),
+        ({"random": {"gamma": (0.9, 0.99, "log")}}, "samples >= 1"),
+        ({"random": {"gamma": (0.9, 0.5, "linear")}, "samples": 2}, "low < high"),
+        ({"grid": {"gamma": [0.9]}, "settings": [{"gamma": 0.9}]}, "exactly one"),
+    ],
+)
+def test_bad_sweeps_are_refused_before_compiling(kwargs, message, monkeypatch):
+    def never(*args, **kw):
+        raise AssertionError("compiled")
+
+    monkeypatch.setattr(sweep_module, "run_batch", never)
+    with pytest.raises(ValueError, match=message):
+        sweep("q_learning", "GridWorld-v0", seeds=2, compile_cache=False, **kwargs)
+
+
+def test_random_sweep_draws_in_range_on_a_log_scale():
+    settings = sweep_module.expand(
+        "dqn", random={"learning_rate": (1e-4, 1e-2, "log"), "batch_size": (16, 64, "linear")},
+        samples=200, seed=1,
+    )  # fmt: skip
+    lr = np.array([float(s["learning_rate"]) for s in settings])
+    assert lr.min() >= 1e-4 and lr.max() <= 1e-2
+    assert 0.4 < np.mean(lr < 1e-3) < 0.6  # half the draws below the geometric middle
+    assert all(s["batch_size"].isdigit() for s in settings)  # an int setting stays an int
+
+
+def test_cli_sweep_writes_its_folder_and_resumes(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "sw"
+    args = ["sweep", "q_learning", "GridWorld-v0", "--grid", "learning_rate=0.05,0.2",
+            "--grid", "num_envs=1,2", "--seeds", "2", "--steps", "2000",
+            "--out", str(out)]  # fmt: skip
+    assert cli.main(args) == 0
+    for name in ("sweep.csv", "summary.json", "curves.png", "heatmap.png", "sweep.json"):
+        assert (out / name).stat().st_size > 0, name
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("learning_rate,num_envs,seed,final_return,auc,stop_step")
+    assert len(rows) == 1 + 8
+    assert sorted(p.name for p in (out / "groups").iterdir()) == ["g000", "g001"]  # num_envs
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 8 and len(summary["ranked"]) == 4
+    capsys.readouterr()
+    assert cli.main(args) == 2 and "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(sweep_module.folders, "run_in_folder", None)  # nothing may retrain
+    before = (out / "sweep.csv").read_text()
+    assert cli.main([*args, "--resume"]) == 0
+    assert (out / "sweep.csv").read_text() == before
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, rljax
+    from rljax.run.sweep import sweep
+
+    assert len(jax.devices()) == 4, jax.devices()
+    over = {"total_env_steps": "3000", "chunk_env_steps": "500", "stop_return": "0.5",
+            "stop_window": "5"}
+    kw = dict(grid={"learning_rate": [0.05, 0.1, 0.2]}, seeds=3, overrides=over,
+              compile_cache=False)
+    # 9 runs: not a multiple of 4, so the batch is padded with copies that are dropped.
+    one = sweep("q_learning", "GridWorld-v0", out=r"{one}", **kw)
+    four = sweep("q_learning", "GridWorld-v0", out=r"{four}", devices=jax.devices(), **kw)
+    print(len(one.table), len(four.table))
+    """
+)
+
+
+def test_sweep_on_four_devices_equals_one(tmp_path):
+    script = SCRIPT.replace("{one}", str(tmp_path / "one")).replace(
+        "{four}", str(tmp_path / "four")
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["9", "9"]
+    one = (tmp_path / "one" / "sweep.csv").read_text()
+    assert one == (tmp_path / "four" / "sweep.csv").read_text()
+
+
+def test_compile_cache_is_used_by_the_command_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "RLJAX_NO_COMPILE_CACHE"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    cmd = [sys.executable, "-m", "rljax", "train", "q_learning", "GridWorld-v0", "--seeds", "2",
+           "--steps", "1000"]  # fmt: skip
+    # (--no-compile-cache goes after the command, or before it: both are accepted)
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entries = list((tmp_path / "cache" / "rljax" / "jax").iterdir())
+    assert entries, "nothing cached"
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "b"), "--no-compile-cache"], capture_output=True,
+        text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "other")}, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "other" / "rljax").exists()
