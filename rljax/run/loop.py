@@ -71,6 +71,16 @@ def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, 
     )
 
 
+def to_host(tree: Any) -> Any:
+    """Device arrays to NumPy; on several hosts, each gathered from every host's shards
+    (`process_allgather`), so that every host sees the whole batch."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+    return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
 def bucket(n: int, multiple: int = 1) -> int:
     """The batch size that holds `n` runs: `multiple * 2^k` (at least 2), the smallest such
     `>= n`, so that a shrinking batch compiles at most a few shapes. (A batch of one would
@@ -81,16 +91,11 @@ def bucket(n: int, multiple: int = 1) -> int:
     return size
 
 
-@functools.cache
-def _scatter(n_full: int) -> Callable:
-    """Write the first `len(index)` runs of a batch back into the full state."""
-
-    @functools.partial(jax.jit, donate_argnums=0)
-    def scatter(full, batch, index):
-        return jax.tree.map(lambda f, b: f.at[index].set(b[: index.shape[0]]), full, batch)
-
-    del n_full
-    return scatter
+@functools.partial(jax.jit, donate_argnums=0)
+def _scatter(full: Any, batch: Any, take: Any) -> Any:
+    """Write a batch back into the full state: batch entry `i` is run `take[i]` (padding
+    entries repeat a run, with the same values), one compilation per batch size."""
+    return jax.tree.map(lambda f, b: f.at[take].set(b), full, batch)
 
 
 def _blank_row(row: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
@@ -109,6 +114,7 @@ def chunk_loop(
     seconds: float = 0.0,
     devices: Sequence[Any] | None = None,
     compact: bool | str = True,
+    min_batch: int = 8,
 ) -> Iterator[ChunkDone]:
     """Run chunks of a batch of runs (`state`, leaves `[S, ...]`) from chunk `start` until
     the last one, or until every run has met its stopping rule; yield a `ChunkDone` (the
@@ -123,14 +129,21 @@ def chunk_loop(
     run, and every run's result is the one it has in the uncompacted batch (tested). A
     smaller batch must be compiled: the loop shrinks only when the time it would save on
     the chunks left (the last chunk's time, scaled by the batch size) exceeds what the
-    first compilation of a chunk took, twice over (`compact="always"` shrinks whenever a
-    smaller bucket holds the runs left). With `devices`, each batch is laid out across
-    them (`S` must be a multiple of their count).
+    first compilation of a chunk took, twice over, and never below `min_batch` runs (per
+    device): below that a batch costs about the same as a smaller one on a CPU (measured
+    in `benchmarks/sweep.py`), so shrinking would only cost compilations.
+    `compact="always"` shrinks whenever a smaller bucket holds the runs left. Network
+    agents: XLA may pick another matrix kernel for another batch size, so a compacted run
+    can differ from the uncompacted one in the last bits of a matrix product (and a chaotic
+    learner such as DQN then drifts), as a vmapped run can from an unbatched one; tabular
+    agents and the tested probe networks are bitwise equal. With `devices`, each batch is
+    laid out across them (`S` must be a multiple of their count).
     """
     config = trainer.config
     S = int(np.shape(state.env_steps)[0])
     multiple = len(devices) if devices is not None else 1
     full, batch, index, size = state, state, np.arange(S), S
+    take = index
     chunk_fns: dict[int, Callable] = {}
     stats = {"compile": 0.0}
 
@@ -148,8 +161,9 @@ def chunk_loop(
     chunk_seconds = None
     for chunk in range(start + 1, config.num_chunks + 1):
         if compact and config.stop_return is not None and chunk_seconds is not None:
-            active = np.flatnonzero(~np.asarray(full.stopped))
-            smaller = bucket(len(active), multiple)
+            active = np.flatnonzero(~to_host(full.stopped))
+            floor = multiple * (2 if compact == "always" else min_batch)
+            smaller = max(bucket(len(active), multiple), floor)
             saving = chunk_seconds * (1 - smaller / size) * (config.num_chunks - chunk + 1)
             worth = compact == "always" or saving > 2 * stats["first_compile"]
             if len(active) and smaller < size and worth:
@@ -162,18 +176,18 @@ def chunk_loop(
         fn = chunk_fn(batch)
         t_chunk = time.perf_counter()
         batch, metrics = fn(batch)
-        brow = host_metrics(metrics)
+        brow = host_metrics(to_host(metrics))
         chunk_seconds = time.perf_counter() - t_chunk
         if size == S and len(index) == S:
             full, row = batch, brow
         else:
-            full = _scatter(S)(full, batch, jnp.asarray(index))
+            full = _scatter(full, batch, jnp.asarray(take))
             row = _blank_row(brow, S)
             for k, v in brow.items():
                 row[k][index] = v[: len(index)]
         finished = ~np.isnan(row["episode_return_mean"])
         last_return = np.where(finished, row["episode_return_mean"], last_return)
-        stopped = np.asarray(full.stopped)
+        stopped = to_host(full.stopped)
         progress = Progress(
             chunk=chunk,
             num_chunks=config.num_chunks,
