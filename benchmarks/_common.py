@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+from pathlib import Path
 
 import jax
 
 import rljax
+
+PEERS = Path(__file__).resolve().parent / "peers"
 
 
 def raw_env_throughput(env_id: str, batch: int, steps: int = 20_000) -> float:
@@ -35,3 +40,25 @@ def raw_env_throughput(env_id: str, batch: int, steps: int = 20_000) -> float:
     t0 = time.perf_counter()
     jax.block_until_ready(f(jax.random.key(2)))
     return max(1, steps // batch) * batch / (time.perf_counter() - t0)
+
+
+def run_peer(peer: str, script: str, *args: str) -> dict | None:
+    """Run `peers/script` in `peers/.venv-<peer>`; its last stdout line is a JSON object.
+
+    Returns that object with the command added, or None (with a note printed) where the
+    venv is missing (bash benchmarks/peers/setup.sh makes it) or the script fails."""
+    python = PEERS / f".venv-{peer}" / "bin" / "python"
+    if not python.exists():
+        print(f"  (skipped: {python} missing; run bash benchmarks/peers/setup.sh {peer})")
+        return None
+    cmd = [str(python), str(PEERS / script), *args]
+    shown = " ".join([f"benchmarks/peers/.venv-{peer}/bin/python", f"benchmarks/peers/{script}"])
+    shown = " ".join([shown, *args])
+    print("  $", shown, flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"  (failed: {done.stderr.strip().splitlines()[-1:]})")
+        return None
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["command"] = shown
+    return result

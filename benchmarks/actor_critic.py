@@ -2,7 +2,9 @@
 to solve with 8 seeds.
 
     python benchmarks/actor_critic.py            # a few minutes on 2 cores
-    python benchmarks/actor_critic.py --quick    # throughput only
+    python benchmarks/actor_critic.py --peers    # also Stable-Baselines3's A2C (rl-zoo
+                                                 # settings; bash benchmarks/peers/setup.sh)
+    python benchmarks/actor_critic.py --quick    # throughput at 1 and 16 actors only
 
 Prints and writes `benchmarks/results/actor_critic.json`:
   * for 1, 16, 256 and 1,024 actors (one seed): raw gymnax CartPole-v1 steps per second
@@ -12,19 +14,22 @@ Prints and writes `benchmarks/results/actor_critic.json`:
     (1 learner for 1 actor);
   * the `cartpole` presets with 8 vmapped seeds until every seed met its stopping rule
     (last 20 training episodes above 490): compile and training seconds, the step at
-    which each seed stopped, and each seed's greedy return (solved: >= 475).
+    which each seed stopped, and each seed's greedy return (solved: >= 475);
+  * with `--peers`: Stable-Baselines3's A2C with rl-zoo's CartPole-v1 hyperparameters in
+    its own virtual environment, `--sb3-seeds` trained and the rest extrapolated.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-from _common import raw_env_throughput
+from _common import raw_env_throughput, run_peer
 
 import rljax
 from rljax.run import registry
@@ -77,13 +82,16 @@ def time_to_solve(algo: str, seeds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="throughput only")
+    parser.add_argument("--quick", action="store_true", help="throughput, 1 and 16 actors")
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--peers", action="store_true", help="also Stable-Baselines3's A2C")
+    parser.add_argument("--sb3-seeds", type=int, default=2, help="SB3 seeds trained")
+    parser.add_argument("--out", default=str(HERE / "results" / "actor_critic.json"))
     args = parser.parse_args()
 
     throughput = {}
-    for actors in ACTORS:
-        steps = max(actors * ROLLOUT * 16, 20_480)
+    for actors in ACTORS[:2] if args.quick else ACTORS:
+        steps = max(actors * ROLLOUT * 16, 2_048 if args.quick else 20_480)
         raw = raw_env_throughput("CartPole-v1", actors, steps)
         row = {"raw_env_steps_per_second": round(raw)}
         for algo in ("a2c", "a3c"):
@@ -99,7 +107,8 @@ def main() -> None:
             f" ({row['a3c']['fraction_of_raw']:.1%}) env steps/s"
         )
     results = {
-        "command": "python benchmarks/actor_critic.py",
+        "command": " ".join(["python", "benchmarks/actor_critic.py", *sys.argv[1:]]),
+        "quick": args.quick,
         "versions": {"rljax": rljax.__version__, "jax": jax.__version__},
         "rollout_len": ROLLOUT,
         "a3c_learners": "4 (1 for a single actor)",
@@ -115,7 +124,12 @@ def main() -> None:
                 f"{r['compile_seconds']} s + training {r['train_seconds']} s; stopped at "
                 f"{r['stop_step_per_seed']}"
             )
-    out = HERE / "results" / "actor_critic.json"
+    if args.peers:
+        sb3_args = ["--algo", "a2c", "--seeds", str(args.seeds), "--train-seeds"]
+        sb3_args += [str(args.sb3_seeds)] + (["--steps", "2000"] if args.quick else [])
+        results["peers"] = {"sb3_a2c": run_peer("sb3", "sb3_cartpole.py", *sb3_args)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -1,8 +1,10 @@
 """DQN on CartPole-v1: solve rate, wall time, vmap scaling, compile time, peers.
 
     python benchmarks/dqn_cartpole.py                 # ours only (about 3 minutes on 2 cores)
-    python benchmarks/dqn_cartpole.py --peers         # also rejax and the PyTorch course port
-                                                      # (bash benchmarks/peers/setup.sh first)
+    python benchmarks/dqn_cartpole.py --peers         # also rejax, Stable-Baselines3 and the
+                                                      # PyTorch course port (bash
+                                                      # benchmarks/peers/setup.sh first)
+    python benchmarks/dqn_cartpole.py --quick         # 2 seeds, 5,000 steps: a smoke run
 
 Prints a table and writes `benchmarks/results/dqn_cartpole.json`. Every ratio is measured in
 this one run, since the machine is shared and noisy:
@@ -12,23 +14,26 @@ this one run, since the machine is shared and noisy:
     training throughput is compared with;
   * the lecture preset for `--lecture-seeds` seeds in one call, until every seed met the
     course's stopping rule (or the step limit);
-  * with `--peers`: rejax 0.1.3's DQN with its CartPole config (`--rejax-seeds`, default 1:
-    about 10 minutes a seed here) and a per-step PyTorch port of the course script (1 seed),
-    each in its own virtual environment (bash benchmarks/peers/setup.sh).
+  * with `--peers`: rejax 0.1.3's DQN with its CartPole config (`--rejax-seeds`, default 8,
+    on the same jax as rljax), Stable-Baselines3's DQN with rl-zoo's CartPole-v1
+    hyperparameters (`--sb3-seeds` trained, the rest extrapolated) and a per-step PyTorch
+    port of the course script (1 seed), each in its own virtual environment (bash
+    benchmarks/peers/setup.sh).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-from _common import raw_env_throughput
+from _common import raw_env_throughput, run_peer
 
 import rljax
 from rljax import dqn
@@ -67,18 +72,11 @@ def timed_train(preset: dqn.Preset, seeds: int, seed: int = 0) -> dict:
     }
 
 
-def run_peer(venv: str, script: str, *args: str) -> dict | None:
-    python = HERE / "peers" / venv / "bin" / "python"
-    if not python.exists():
-        print(f"  (skipped: {python} missing; run bash benchmarks/peers/setup.sh)")
-        return None
-    cmd = [str(python), str(HERE / "peers" / script), *args]
-    print("  $", " ".join(cmd[1:]), flush=True)
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        print(f"  (failed: {done.stderr.strip().splitlines()[-1:]})")
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def shrink(preset: dqn.Preset, steps: int) -> dqn.Preset:
+    """`preset` with a budget of `steps` env steps (for --quick)."""
+    return preset._replace(
+        train_config=dataclasses.replace(preset.train_config, total_env_steps=steps)
+    )
 
 
 def main() -> None:
@@ -86,13 +84,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--lecture-seeds", type=int, default=64)
     parser.add_argument("--peers", action="store_true")
+    parser.add_argument("--rejax-seeds", type=int, default=8, help="rejax seeds with --peers")
     parser.add_argument(
-        "--rejax-seeds", type=int, default=1, help="rejax seeds with --peers (slow: ~10 min each)"
+        "--sb3-seeds", type=int, default=2, help="SB3 seeds trained with --peers (extrapolated)"
     )
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 5,000 steps: a smoke run")
     parser.add_argument("--out", default=str(HERE / "results" / "dqn_cartpole.json"))
     args = parser.parse_args()
 
-    default = dqn.preset("default")
+    default, lecture = dqn.preset("default"), dqn.preset("lecture")
+    if args.quick:
+        args.seeds, args.lecture_seeds, args.rejax_seeds, args.sb3_seeds = 2, 2, 2, 1
+        default, lecture = shrink(default, 5_000), shrink(lecture, 5_000)
     print(f"DQN default preset, {default.train_config.total_env_steps:,} env steps per seed")
     one = timed_train(default, 1)
     print(f"  1 seed:  compile {one['compile_seconds']} s, train {one['train_seconds']} s")
@@ -102,9 +105,9 @@ def main() -> None:
         f" s, greedy returns {many['eval_return_per_seed']}"
     )
     batch = default.train_config.num_envs
-    raw_one = raw_env_throughput("CartPole-v1", batch)
-    raw_many = raw_env_throughput("CartPole-v1", batch * args.seeds)
-    lecture = dqn.preset("lecture")
+    raw_steps = 2_000 if args.quick else 20_000
+    raw_one = raw_env_throughput("CartPole-v1", batch, raw_steps)
+    raw_many = raw_env_throughput("CartPole-v1", batch * args.seeds, raw_steps)
     print(f"DQN lecture preset, {args.lecture_seeds} seeds, until every seed stopped")
     lec = timed_train(lecture, args.lecture_seeds)
     stops = np.array(lec["stop_step_per_seed"])
@@ -117,7 +120,8 @@ def main() -> None:
     )
 
     results = {
-        "command": "python benchmarks/dqn_cartpole.py" + (" --peers" if args.peers else ""),
+        "command": " ".join(["python", "benchmarks/dqn_cartpole.py", *sys.argv[1:]]),
+        "quick": args.quick,
         "machine": {
             "platform": platform.platform(),
             "backend": jax.default_backend(),
@@ -146,10 +150,18 @@ def main() -> None:
         n = args.rejax_seeds
         steps = str(default.train_config.total_env_steps)
         rejax = run_peer(
-            ".venv-rejax", "rejax_dqn.py", "--seeds", str(n), "--steps", steps, "--no-train-eval"
+            "rejax", "rejax_dqn.py", "--seeds", str(n), "--steps", steps, "--no-train-eval"
         )
-        torch_lec = run_peer(".venv-torch", "torch_lecture_dqn.py", "--seed", "0")
-        results["peers"] = {f"rejax_{n}_seeds": rejax, "torch_lecture_1_seed": torch_lec}
+        sb3_args = ["--algo", "dqn", "--seeds", str(args.seeds), "--train-seeds"]
+        sb3_args += [str(args.sb3_seeds)] + (["--steps", "2000"] if args.quick else [])
+        sb3 = run_peer("sb3", "sb3_cartpole.py", *sb3_args)
+        torch_args = ["--seed", "0"] + (["--max-steps", "3000"] if args.quick else [])
+        torch_lec = run_peer("torch", "torch_lecture_dqn.py", *torch_args)
+        results["peers"] = {
+            f"rejax_{n}_seeds": rejax,
+            "sb3_dqn": sb3,
+            "torch_lecture_1_seed": torch_lec,
+        }
         if rejax:
             rejax_wall = rejax["compile_seconds"] + rejax["train_seconds"]
             results[f"wall_ratio_ours_{args.seeds}_seeds_over_rejax_{n}_seeds"] = round(

@@ -1,6 +1,7 @@
 """Tabular RL on the 5x5 GridWorld: Q-learning throughput and value-iteration timing.
 
-    python benchmarks/gridworld.py      # about a minute on 2 cores
+    python benchmarks/gridworld.py            # about a minute on 2 cores
+    python benchmarks/gridworld.py --quick    # small step counts, a few seconds
 
 Prints a table and writes `benchmarks/results/gridworld.json`:
   * Q-learning agent-steps per second (environment step + epsilon-greedy action + update)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -96,14 +98,16 @@ def value_iteration_timing(num_gammas: int, repeats: int = 20) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small step counts")
     parser.add_argument("--out", default=str(HERE / "results" / "gridworld.json"))
     args = parser.parse_args()
+    scale = 10 if args.quick else 1
 
-    plain = numpy_q_learning(50_000)
+    plain = numpy_q_learning(50_000 // scale)
     print(f"plain NumPy Q-learning: {plain:,.0f} agent-steps/s")
     rows = {}
     for seeds, steps in ((1, 20_000), (256, 4_000), (16_384, 400)):
-        rate = jax_q_learning(seeds, steps)
+        rate = jax_q_learning(seeds, steps // scale)
         rows[str(seeds)] = {
             "agent_steps_per_second": round(rate),
             "over_numpy": round(rate / plain, 2),
@@ -116,7 +120,8 @@ def main() -> None:
             f"{v['microseconds_per_call']} us per call, {v['sweeps_min']}-{v['sweeps_max']} sweeps"
         )
     results = {
-        "command": "python benchmarks/gridworld.py",
+        "command": " ".join(["python", "benchmarks/gridworld.py", *sys.argv[1:]]),
+        "quick": args.quick,
         "machine": {"platform": platform.platform(), "backend": jax.default_backend()},
         "versions": {"rljax": rljax.__version__, "jax": jax.__version__},
         "numpy_q_learning_agent_steps_per_second": round(plain),

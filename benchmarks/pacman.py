@@ -1,6 +1,7 @@
 """Pacman-v0: raw stepping beside CartPole-v1, and training throughput of its learners.
 
-    python benchmarks/pacman.py      # about a minute on 2 cores
+    python benchmarks/pacman.py            # about a minute on 2 cores
+    python benchmarks/pacman.py --quick    # 1 and 256 environments, short chunks
 
 Prints and writes `benchmarks/results/pacman.json`:
   * raw environment steps per second (random actions, `jit`, vmapped 1 / 256 / 4,096
@@ -12,7 +13,9 @@ Prints and writes `benchmarks/results/pacman.json`:
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -44,8 +47,13 @@ def training_throughput(algo: str, preset: str, steps: int) -> tuple[float, int]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 and 256 envs, short chunks")
+    parser.add_argument("--out", default=str(HERE / "results" / "pacman.json"))
+    args = parser.parse_args()
+    batches, raw_steps = ((1, 256), 4_000) if args.quick else ((1, 256, 4096), 40_000)
     raw = {
-        env_id: {str(b): round(raw_env_throughput(env_id, b, 40_000)) for b in (1, 256, 4096)}
+        env_id: {str(b): round(raw_env_throughput(env_id, b, raw_steps)) for b in batches}
         for env_id in ("Pacman-v0", "CartPole-v1")
     }
     for env_id, rates in raw.items():
@@ -54,8 +62,9 @@ def main() -> None:
     for algo, preset in (("deep_sarsa", "default"), ("reinforce", "pacman")):
         if algo not in registry.ALGOS:
             continue
-        rate, num_envs = training_throughput(algo, preset, 16_000)  # a multiple of 16 x 100
-        ceiling = raw_env_throughput("Pacman-v0", SEEDS * num_envs, 40_000)
+        # A multiple of 16 envs x 100 steps.
+        rate, num_envs = training_throughput(algo, preset, 1_600 if args.quick else 16_000)
+        ceiling = raw_env_throughput("Pacman-v0", SEEDS * num_envs, raw_steps)
         training[algo] = {
             "seeds": SEEDS,
             "envs_per_seed": num_envs,
@@ -65,12 +74,14 @@ def main() -> None:
         }
         print(f"{algo:>12} training: {rate:,.0f} env steps/s ({rate / ceiling:.1%} of raw)")
     results = {
-        "command": "python benchmarks/pacman.py",
+        "command": " ".join(["python", "benchmarks/pacman.py", *sys.argv[1:]]),
+        "quick": args.quick,
         "versions": {"rljax": rljax.__version__, "jax": jax.__version__},
         "raw_env_steps_per_second": raw,
         "training": training,
     }
-    out = HERE / "results" / "pacman.json"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 

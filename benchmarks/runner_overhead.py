@@ -1,6 +1,7 @@
 """The host-side runner's cost: a chunked run into a folder against one jitted `train` call.
 
-    python benchmarks/runner_overhead.py      # about a minute on 2 cores
+    python benchmarks/runner_overhead.py            # about a minute on 2 cores
+    python benchmarks/runner_overhead.py --quick    # 4,000 steps in 16 chunks
 
 Both run the same DQN experiment (default preset without its stopping rule, 4 seeds,
 20,000 steps, 80 chunks of 250 steps). The runner adds, per chunk, a host round trip, one
@@ -11,7 +12,9 @@ compile time is excluded from both.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,8 +29,13 @@ SEEDS = 4
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4,000 steps in 16 chunks")
+    parser.add_argument("--out", default=str(HERE / "results" / "runner_overhead.json"))
+    args = parser.parse_args()
+    steps = 4_000 if args.quick else 20_000
     exp = registry.make_experiment(
-        "dqn", "CartPole-v1", overrides={"total_env_steps": "20000", "stop_return": "none"}
+        "dqn", "CartPole-v1", overrides={"total_env_steps": str(steps), "stop_return": "none"}
     )
     train = rljax.make_train(exp.agent, exp.env, exp.env_params, exp.train_config)
     keys = jax.random.split(jax.random.key(0), SEEDS)
@@ -45,9 +53,10 @@ def main() -> None:
         summary = folders.run_in_folder(exp, Path(tmp) / "run", SEEDS, checkpoint_every=10)
         chunked = time.perf_counter() - t0 - summary["compile_seconds"]
     results = {
-        "command": "python benchmarks/runner_overhead.py",
+        "command": " ".join(["python", "benchmarks/runner_overhead.py", *sys.argv[1:]]),
+        "quick": args.quick,
         "seeds": SEEDS,
-        "env_steps_per_seed": 20_000,
+        "env_steps_per_seed": steps,
         "chunks": exp.train_config.num_chunks,
         "one_jitted_call_seconds": round(single, 3),
         "runner_seconds_incl_eval_and_files": round(chunked, 3),
@@ -56,7 +65,8 @@ def main() -> None:
         "overhead_ratio_total": round(chunked / single, 3),
     }
     print(json.dumps(results, indent=2))
-    out = HERE / "results" / "runner_overhead.json"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 

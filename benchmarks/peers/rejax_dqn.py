@@ -1,6 +1,10 @@
 """Peer baseline: rejax's DQN on gymnax CartPole-v1, seeds vmapped in one jitted call.
 
-Runs inside benchmarks/peers/.venv-rejax (see setup.sh), not the project venv.
+Runs inside benchmarks/peers/.venv-rejax (see setup.sh), not the project venv, on the same
+jax, flax, optax and gymnax versions as rljax. rejax 0.1.3 calls gymnax's old 5-value
+`step` (obs, state, reward, done, info); gymnax 1.x returns terminated and truncated
+apart, so `FiveValueStep` hands rejax `done = terminated | truncated` (what rejax's
+config expects; its DQN then cuts bootstrapping at truncation, as it always did).
 
 Prints one JSON object on stdout:
     {"library": "rejax", "version": ..., "seeds": N, "env_steps_per_seed": ...,
@@ -56,6 +60,31 @@ REJAX_CARTPOLE_DQN = {
 warnings.filterwarnings("ignore", message="Explicitly requested dtype")
 
 
+class FiveValueStep:
+    """A gymnax environment whose `step` returns gymnax 0.0.x's 5 values."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def __hash__(self):
+        return hash((FiveValueStep, self.env))
+
+    def __eq__(self, other):
+        return isinstance(other, FiveValueStep) and other.env == self.env
+
+    def step(self, key, state, action, params=None):
+        out = self.env.step(key, state, action, params)
+        if len(out) == 5:  # an old gymnax: already 5 values
+            return out
+        obs, state, reward, terminated, truncated, info = out
+        return obs, state, reward, jnp.logical_or(terminated, truncated), info
+
+
 def no_eval(algo, ts, rng):
     """Stand-in for rejax's in-loop evaluation callback: does nothing."""
     del algo, ts, rng
@@ -103,6 +132,7 @@ def main() -> None:
         config["skip_initial_evaluation"] = True
 
     algo = DQN.create(**config)
+    algo = algo.replace(env=FiveValueStep(algo.env))
     if args.no_train_eval:
         algo = algo.replace(eval_callback=no_eval)
 
@@ -138,6 +168,7 @@ def main() -> None:
         "version": version("rejax"),
         "jax_version": jax.__version__,
         "gymnax_version": version("gymnax"),
+        "versions": {p: version(p) for p in ("rejax", "jax", "flax", "optax", "gymnax")},
         "device": str(jax.devices()[0]),
         "seeds": args.seeds,
         "env_steps_per_seed": int(global_steps[0]),

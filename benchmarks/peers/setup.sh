@@ -1,35 +1,32 @@
 #!/usr/bin/env bash
-# Creates the two peer-baseline virtual environments beside this script:
-#   .venv-rejax  rejax 0.1.3 with a jax/gymnax/flax/optax/distrax set under which its DQN runs
-#   .venv-torch  PyTorch 2.13.0 (CPU build), numpy, gymnasium
-# Neither touches the project's own .venv. A venv that already imports its pinned
-# packages is left alone, so running this twice is cheap.
+# Creates the peer-baseline virtual environments beside this script (git-ignored), one per
+# peer; the library and its tests never need them:
+#   .venv-rejax  rejax 0.1.3 on the SAME jax, jaxlib, flax, optax, gymnax and chex versions
+#                as the project's own .venv (read from it, then pinned here)
+#   .venv-sb3    Stable-Baselines3 with PyTorch 2.13.0 (CPU build) and gymnasium
+#   .venv-torch  PyTorch 2.13.0 (CPU build), numpy, gymnasium: the course DQN's port
+# None touches the project's .venv. A venv that already has its pins and imports is left
+# alone, so running this twice is cheap. Usage: bash benchmarks/peers/setup.sh [NAME ...]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
 PYTHON="${PYTHON:-python3}"
+PROJECT_PY="${PROJECT_PY:-$ROOT/.venv/bin/python}"
 
-# rejax 0.1.3 calls gymnax's 5-value step API (obs, state, reward, done, info), which
-# gymnax 1.x replaced; gymnax 0.0.9 still has it. distrax 0.1.5 pulls in
-# tensorflow-probability's JAX substrate, and TFP 0.25 goes with the jax 0.4.3x line.
-REJAX_PINS=(
-    rejax==0.1.3
-    gymnax==0.0.9
-    jax==0.4.35
-    jaxlib==0.4.35
-    flax==0.10.2
-    optax==0.2.4
-    chex==0.1.87
-    distrax==0.1.5
-    tensorflow-probability==0.25.0
-    numpy==2.4.6
-    scipy==1.17.1
-    ml-dtypes==0.6.0
-)
+# The versions rljax resolves to, read from the project venv (make install first).
+project_pins() {
+    "$PROJECT_PY" - "$@" <<'PY'
+import sys
+from importlib.metadata import version
+
+print(" ".join(f"{name}=={version(name)}" for name in sys.argv[1:]))
+PY
+}
 
 # Exactly torch==2.13.0: that CPU wheel is on this machine's disk; any other torch
 # spec makes pip download a multi-GB CUDA build.
-TORCH_PINS=(torch==2.13.0 numpy gymnasium)
+TORCH=torch==2.13.0
 
 # check_venv DIR PKG==VER...: the venv's python exists and has each package at its pin
 # (a package given without a version only has to be installed).
@@ -70,5 +67,25 @@ make_venv() {
     echo "done: $dir"
 }
 
-make_venv "$HERE/.venv-rejax" "rejax, gymnax, distrax, jax" "${REJAX_PINS[@]}"
-make_venv "$HERE/.venv-torch" "torch, gymnasium, numpy" "${TORCH_PINS[@]}"
+setup_rejax() {
+    # rejax 0.1.3 calls gymnax's old 5-value step; rejax_dqn.py adapts gymnax 1.x's step
+    # to it, so rejax runs on exactly the jax stack rljax runs on.
+    # shellcheck disable=SC2046
+    make_venv "$HERE/.venv-rejax" "rejax, gymnax, distrax, jax" rejax==0.1.3 \
+        $(project_pins jax jaxlib flax optax gymnax chex numpy)
+}
+
+setup_sb3() {
+    make_venv "$HERE/.venv-sb3" "stable_baselines3, torch, gymnasium" "$TORCH" \
+        stable-baselines3==2.9.2 gymnasium
+}
+
+setup_torch() {
+    make_venv "$HERE/.venv-torch" "torch, gymnasium, numpy" "$TORCH" numpy gymnasium
+}
+
+for name in "${@:-rejax sb3 torch}"; do
+    for one in $name; do
+        "setup_$one"
+    done
+done
