@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench install clean
+.PHONY: demo test lint format bench mutants install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,17 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# Every benchmark at full size (hours on 2 cores; peers need bash benchmarks/peers/setup.sh),
+# then benchmarks/RESULTS.md and its plots from the JSON. ARGS="--quick" for a smoke run.
 bench: $(STAMP)
-	$(PY) benchmarks/dqn_cartpole.py
+	$(PY) -m benchmarks $(ARGS)
+
+# Mutation testing ([tool.mutmut] in pyproject.toml): mutate every loss and greedy
+# evaluation, run the fast hand-worked tests against each mutant, list the survivors.
+# Incremental: results are kept in mutants/ (rm -rf mutants to start afresh).
+mutants: $(STAMP)
+	$(PY) -m mutmut run --max-children $(WORKERS)
+	$(PY) -m mutmut results
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs mutants .pytest_cache .ruff_cache

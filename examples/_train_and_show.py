@@ -35,7 +35,12 @@ def parse(
     return args
 
 
-def train_and_show(algo: str, preset: str, args: argparse.Namespace) -> None:
+def train_and_show(
+    algo: str, preset: str, args: argparse.Namespace, render: Callable | None = None
+) -> None:
+    """Train `args.seeds` seeds, print their greedy returns, save `curve.png` and, with
+    `render(states, path, title) -> path` (by default the environment's `render_episode`,
+    if it has one), an animation of the best seed's greedy episode."""
     overrides = {} if args.steps is None else {"total_env_steps": str(args.steps)}
     exp = registry.make_experiment(algo, args.env, preset, overrides)
     out = Path(args.out or f"runs/{algo}_{args.env}")
@@ -60,16 +65,15 @@ def train_and_show(algo: str, preset: str, args: argparse.Namespace) -> None:
     env, params = exp.env, exp.env_params
     best = int(np.argmax(greedy))
     agent_state = jax.tree.map(lambda x: x[best], result.state.agent)
-    limit = int(getattr(params, "max_steps_in_episode", 500))
+    limit = exp.train_config.max_eval_steps or int(getattr(params, "max_steps_in_episode", 500))
     agent = exp.agent
     states, rewards, length = jax.jit(
         lambda s, k: rljax.greedy_episode(agent, env, params, s, k, limit)
     )(agent_state, jax.random.key(1))
     n = int(length)
     print(f"greedy episode of seed {best}: {n} steps, return {float(rewards.sum()):.2f}")
-    if hasattr(env, "render_episode"):
+    render = render or getattr(env, "render_episode", None)
+    if render is not None:
         episode = jax.tree.map(lambda x: x[: n + 1], states)
-        print(
-            f"animation: {env.render_episode(episode, out / 'episode.gif', f'{algo}, seed {best}')}"
-        )
+        print(f"animation: {render(episode, out / 'episode.gif', f'{algo}, seed {best}')}")
     print(f"curve: {out / 'curve.png'}")

@@ -1,7 +1,7 @@
 """Train DQN on CartPole-v1 for several seeds at once, then save, reload and evaluate.
 
     python examples/dqn_cartpole.py                     # 8 seeds, the default preset
-    python examples/dqn_cartpole.py --preset lecture    # the course's settings
+    python examples/dqn_cartpole.py --preset course     # the course's settings
     python examples/dqn_cartpole.py --seeds 2 --steps 20000 --out runs/quick
 
 Writes to the output folder: `curve.png` (episode return vs environment steps, mean and

@@ -17,6 +17,8 @@ Williams (1992) for REINFORCE.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -211,3 +213,88 @@ def value_loss(v_t: Array, target_t: Array, w_t: Array) -> Array:
     """`mean_w((V(s_t) - G_t)^2)`, the targets held constant. All `[N]`; returns `[]`."""
     chex.assert_rank([v_t, target_t, w_t], 1)
     return masked_mean(jnp.square(v_t - _sg(target_t)), w_t)
+
+
+# --- Returns of an episode, accumulated online --------------------------------------------
+
+
+class ReturnMoments(NamedTuple):
+    """Running sums over the steps of one episode so far that give `sum_t G_t` and
+    `sum_t G_t^2`, with `G_t = sum_{t <= k <= K} gamma^(k - t) r_k` the return from `t`
+    counting the rewards received up to the current step `K` (the complete returns once
+    the episode has ended). Leaves `[]`; `return_moments_step` adds one reward."""
+
+    count: Array  # steps so far
+    trace: Array  # sum_{t <= K} gamma^(K - t)
+    trace_sq: Array  # sum_{t <= K} gamma^(2 (K - t))
+    cross: Array  # sum_{t <= K} gamma^(K - t) G_t
+    sum_g: Array  # sum_{t <= K} G_t
+    sum_g_sq: Array  # sum_{t <= K} G_t^2
+
+    @staticmethod
+    def zeros() -> ReturnMoments:
+        z = jnp.zeros((), jnp.float32)
+        return ReturnMoments(z, z, z, z, z, z)
+
+
+def return_moments_step(m: ReturnMoments, r_t: Array, gamma: Array) -> ReturnMoments:
+    """Add the reward `r_t` of a new step to the running sums (every earlier return gains
+    `gamma^(t - k) r_t`, the new one is `r_t`):
+
+        sum G   += r_t * trace_t,                       trace_t = gamma * trace + 1
+        sum G^2 += r_t^2 * trace_sq_t + 2 gamma r_t * cross,
+                                                        trace_sq_t = gamma^2 * trace_sq + 1
+        cross_t  = gamma * cross + r_t * trace_sq_t
+
+    All `[]`. With them a per-episode normalisation of the returns (as the course's
+    REINFORCE does) needs no stored episode: `return_mean_std`."""
+    chex.assert_rank([r_t, gamma], 0)
+    trace = gamma * m.trace + 1.0
+    trace_sq = jnp.square(gamma) * m.trace_sq + 1.0
+    return ReturnMoments(
+        count=m.count + 1.0,
+        trace=trace,
+        trace_sq=trace_sq,
+        cross=gamma * m.cross + r_t * trace_sq,
+        sum_g=m.sum_g + r_t * trace,
+        sum_g_sq=m.sum_g_sq + jnp.square(r_t) * trace_sq + 2.0 * gamma * r_t * m.cross,
+    )
+
+
+def return_mean_std(m: ReturnMoments) -> tuple[Array, Array]:
+    """The mean and (population) standard deviation of the returns `G_t` of the steps in
+    `m`, as `normalize` takes them; `[]` each."""
+    n = jnp.maximum(m.count, 1.0)
+    mean = m.sum_g / n
+    return mean, jnp.sqrt(jnp.maximum(m.sum_g_sq / n - jnp.square(mean), 0.0))
+
+
+def last_entry_returns(entry_step: Array, entry_reward: Array, discount: Array) -> Array:
+    """The returns the course's Monte-Carlo agent (rlcode/reinforcement-learning-kr,
+    `1-grid-world/3-monte-carlo/mc_agent.py`) assigns at the end of an episode.
+
+    Its loop walks back through the episode and uses only the step that *last* entered each
+    state, skipping the reward and the discount of every earlier entry: with `t_y` the
+    step that last entered `y` and `r_y` its reward,
+    `G(x) = sum_{y: t_y >= t_x} discount^rank(x, y) * r_y`, where
+    `rank(x, y) = #{z : t_x < t_z <= t_y}` counts the states last entered after `x`, up to
+    `y`. Without repeated states this is the usual return from `x`'s entry; with them it
+    is larger in magnitude (fewer discounts).
+
+    Args:
+      entry_step: `[S]` the step that last entered each state; negative: never entered.
+      entry_reward: `[S]` the reward of that step.
+      discount: `[]` gamma.
+
+    Returns:
+      `[S]` float32, 0 for the states never entered.
+    """
+    chex.assert_rank([entry_step, entry_reward, discount], [1, 1, 0])
+    t = entry_step.astype(jnp.float32)
+    entered = entry_step >= 0
+    later = entered[None, :] & (t[None, :] > t[:, None])  # [x, z]: z last entered after x
+    # rank[x, y] = #{z entered : t_x < t_z <= t_y}
+    rank = jnp.sum(later[:, None, :] & (t[None, None, :] <= t[None, :, None]), axis=-1)
+    counts = entered[None, :] & (t[None, :] >= t[:, None])  # [x, y]: y at or after x
+    g = jnp.sum(jnp.where(counts, discount ** rank.astype(jnp.float32) * entry_reward, 0.0), -1)
+    return jnp.where(entered, g, 0.0).astype(jnp.float32)

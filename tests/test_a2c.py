@@ -8,6 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import rljax
@@ -37,6 +38,98 @@ def _rollout(key, T=4, B=4):
         discount=1.0 - terminated.astype(jnp.float32),
         next_obs=obs[1:],
         done=done,
+    )
+
+
+def _non_square_rollout():
+    """A rollout of T = 3 steps of N = 2 environments (T != N). Environment 0 is truncated
+    at t = 1 (done, discount 1), environment 1 terminates at t = 0 (discount 0); at an end
+    the final observation differs from the next rollout row (a reset)."""
+    k1, k2 = jax.random.split(jax.random.key(42))
+    obs = jax.random.normal(k1, (4, 2, 3))
+    final = jax.random.normal(k2, (2, 3))
+    done = np.array([[False, True], [True, False], [False, False]])
+    next_obs = obs[1:].at[1, 0].set(final[0]).at[0, 1].set(final[1])
+    return Transition(
+        obs=obs[:-1],
+        action=jnp.array([[0, 1], [1, 1], [0, 0]], jnp.int32),
+        reward=jnp.array([[1.0, -1.0], [0.5, 2.0], [-0.5, 1.0]]),
+        discount=jnp.array([[1.0, 0.0], [1.0, 1.0], [1.0, 1.0]]),
+        next_obs=next_obs,
+        done=jnp.asarray(done),
+    )
+
+
+def _hand_gradient(params, rollout, hp):
+    """The actor-critic loss's gradient and parts, the advantages worked out per
+    environment with a plain Python loop backwards over time."""
+    network = a2c.make_network(LINEAR, SPEC)
+    T, N = rollout.reward.shape
+    flat_obs = rollout.obs.reshape(T * N, 3)
+    _, v = network.apply(params, flat_obs)
+    _, v_next = network.apply(params, rollout.next_obs.reshape(T * N, 3))
+    v, v_next = np.asarray(v).reshape(T, N), np.asarray(v_next).reshape(T, N)
+    r, d, done = (np.asarray(x) for x in (rollout.reward, rollout.discount, rollout.done))
+    gamma, lam = float(hp.gamma), float(hp.gae_lambda)
+    adv = np.zeros((T, N))
+    for n in range(N):  # each environment on its own
+        later = 0.0  # the advantage of the next step of the same episode
+        for t in reversed(range(T)):
+            delta = r[t, n] + gamma * d[t, n] * v_next[t, n] - v[t, n]
+            later = delta + (0.0 if done[t, n] else gamma * d[t, n] * lam * later)
+            adv[t, n] = later
+    target = (adv + v).reshape(-1)
+    adv = adv.reshape(-1)
+    if bool(hp.normalize_advantages):
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    actions = np.asarray(rollout.action).reshape(-1)
+
+    def loss(p):
+        logits, values = network.apply(p, flat_obs)
+        log_pi = jax.nn.log_softmax(logits)
+        policy = -jnp.mean(log_pi[jnp.arange(T * N), actions] * adv)
+        value = jnp.mean((values - target) ** 2)
+        entropy = jnp.mean(-jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1))
+        total = policy + hp.value_coef * value - hp.entropy_coef * entropy
+        return total, {"policy_loss": policy, "value_loss": value, "entropy": entropy}
+
+    return jax.grad(loss, has_aux=True)(params)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_rollout_gradient_on_a_non_square_rollout_matches_a_hand_computation(normalize):
+    # Guards: GAE scanned over the environment axis instead of time (T != N here), the
+    # bootstrap taken from the wrong observation, advantage normalisation ignored or
+    # applied when off.
+    rollout = _non_square_rollout()
+    hp = a2c.A2CHParams(gamma=G, gae_lambda=0.5, normalize_advantages=normalize)
+    network = a2c.make_network(LINEAR, SPEC)
+    params = network.init(jax.random.key(1), jnp.zeros((1, 3)))
+    grads, metrics = a2c.rollout_gradient(network, params, rollout, hp)
+    want_grads, want = _hand_gradient(params, rollout, hp)
+    for name in ("policy_loss", "value_loss", "entropy"):
+        np.testing.assert_allclose(metrics[name], want[name], rtol=1e-5, err_msg=name)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grads, want_grads
+    )
+
+
+def test_a2c_update_clips_the_gradient_to_max_grad_norm():
+    # Adam's first moment after one step is (1 - b1) * g, g the clipped gradient: the hand
+    # gradient scaled to global norm max_grad_norm = 0.01 (it is larger than that).
+    rollout = _non_square_rollout()
+    agent = a2c.make_a2c(LINEAR, SPEC)
+    state = agent.init(jax.random.key(1), a2c.A2CHParams(max_grad_norm=0.01), jnp.zeros((2, 3)))
+    raw, _ = _hand_gradient(state.params, rollout, state.hparams)
+    state, metrics = agent.update(state, rollout, jax.random.key(2))
+    norm = float(np.sqrt(sum(np.sum(np.square(x)) for x in jax.tree.leaves(raw))))
+    assert norm > 0.01
+    np.testing.assert_allclose(metrics["grad_norm"], norm, rtol=1e-5)
+    mu = optax.tree_utils.tree_get(state.opt_state, "mu")
+    jax.tree.map(
+        lambda m, g: np.testing.assert_allclose(m, 0.1 * g * 0.01 / norm, rtol=1e-4, atol=1e-9),
+        mu,
+        raw,
     )
 
 
@@ -222,27 +315,50 @@ def shared_torso_config():
     return a2c.A2CConfig(hidden_sizes=(8,), shared_torso=True)
 
 
+PROBE_SEEDS = 3
+
+
+def _train_probe(config, env_id, hparams, steps, rollout_len):
+    """Train A2C on a probe for 3 seeds at once (fixed keys); return the output and the
+    critic's values `[seed, 3]` at the observations `[-1]`, `[+1]`, `[0]`."""
+    env, params = rljax.make(env_id)
+    spec = rljax.env_spec(env, params)
+    agent = a2c.make_a2c(config, spec)
+    train_config = TrainConfig(
+        total_env_steps=steps, num_envs=4, rollout_len=rollout_len, chunk_env_steps=steps // 5
+    )
+    out = jax.jit(jax.vmap(make_train(agent, env, params, train_config)))(
+        jax.random.split(jax.random.key(0), PROBE_SEEDS),
+        rljax.tile_hparams(hparams, PROBE_SEEDS),
+    )
+    obs = jnp.array([[-1.0], [1.0], [0.0]])
+    _, v = jax.vmap(a2c.make_network(config, spec).apply, in_axes=(0, None))(
+        out.state.agent.params, obs
+    )
+    return out, np.asarray(v)
+
+
 def test_a2c_critic_bootstraps_through_time_limits(shared_torso_config):
     # Reward 1 forever, truncated every 5 steps: V = 1 / (1 - gamma) = 2 at gamma = 0.5,
     # where treating truncation as termination would give 1 / (1 - 0.5 * 4 / 5) = 1.67.
-    env, params = rljax.make("Probe-Truncation-v0")
-    spec = rljax.env_spec(env, params)
-    agent = a2c.make_a2c(shared_torso_config, spec)
-    config = TrainConfig(total_env_steps=6_000, num_envs=4, rollout_len=3, chunk_env_steps=1_200)
-    out = jax.jit(make_train(agent, env, params, config))(
-        jax.random.key(0), a2c.A2CHParams(learning_rate=1e-2, gamma=0.5)
-    )
-    _, v = a2c.make_network(shared_torso_config, spec).apply(out.state.agent.params, out.state.obs)
-    np.testing.assert_allclose(v, 2.0, atol=0.05)
+    hp = a2c.A2CHParams(learning_rate=1e-2, gamma=0.5)
+    _, v = _train_probe(shared_torso_config, "Probe-Truncation-v0", hp, 6_000, 3)
+    np.testing.assert_allclose(v[:, 2], 2.0, atol=0.05)  # the probe's observation is [0]
+
+
+def test_a2c_critic_bootstraps_from_the_next_observation(shared_torso_config):
+    # Probe-Chain-v0: [-1] pays 0 and leads to [+1], which pays 1 and terminates. By hand:
+    # V([+1]) = 1, V([-1]) = gamma * 1 = 0.9. A critic whose V(s') is computed from the
+    # observation acted on would learn V([-1]) = 0 (its n-step returns telescope through it).
+    hp = a2c.A2CHParams(learning_rate=1e-2, gamma=0.9)
+    _, v = _train_probe(shared_torso_config, "Probe-Chain-v0", hp, 3_000, 3)
+    np.testing.assert_allclose(v[:, 0], 0.9, atol=0.05)
+    np.testing.assert_allclose(v[:, 1], 1.0, atol=0.05)
 
 
 def test_a2c_solves_the_contextual_bandit(shared_torso_config):
-    env, params = rljax.make("Probe-Bandit-v0")
-    agent = a2c.make_a2c(shared_torso_config, rljax.env_spec(env, params))
-    config = TrainConfig(total_env_steps=4_000, num_envs=4, rollout_len=2, chunk_env_steps=1_000)
-    out = jax.jit(make_train(agent, env, params, config))(
-        jax.random.key(0), a2c.A2CHParams(learning_rate=1e-2)
-    )
+    hp = a2c.A2CHParams(learning_rate=1e-2)
+    out, _ = _train_probe(shared_torso_config, "Probe-Bandit-v0", hp, 4_000, 2)
     np.testing.assert_array_equal(out.eval_returns, 1.0)
 
 

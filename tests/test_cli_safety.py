@@ -234,3 +234,10 @@ def test_example_docstrings_describe_their_presets_stopping_rule(algo):
     assert rule.stop_on == "greedy" and "greedy" in doc
     assert f"above {rule.stop_return:g}" in doc.replace("\n", " ")
     assert f"{rule.eval_episodes} episodes" in doc.replace("\n", " ")
+
+
+def test_value_iteration_with_gamma_one(tmp_path, capsys):
+    args = ["train", "value_iteration", "GridWorld-v0", "--set", "gamma=1", "--seeds", 1]
+    assert _main(*args, "--out", tmp_path / "vi") == 0
+    out = capsys.readouterr().out
+    assert "not converged" not in out and "+1.000" in out  # V(start) = the goal's +1

@@ -60,6 +60,7 @@ def test_deep_sarsa_reaches_the_strawberry():
     )
     # Pacman-v0 is deterministic: one greedy episode per seed; +1 means it was reached.
     reached = np.asarray(out.eval_returns)[:, 0] > 0.5
-    assert reached.sum() >= 14, reached  # 14 of 16 measured with these keys
+    # 12 of 16 measured with these keys on the course's world (14 on rljax's former layout).
+    assert reached.sum() >= 12, reached
     curve = np.asarray(out.metrics["episode_return_mean"]).mean(axis=0)
     assert curve[-1] > curve[0] + 2.0, curve

@@ -168,9 +168,43 @@ def test_q_from_v_and_greedy_policy():
     Q = dp.q_from_v(P, R, jnp.array([0.0, 2.0]), 0.5)
     np.testing.assert_allclose(Q, [[1.0, 2.0, 2.0]])
     np.testing.assert_array_equal(dp.greedy_policy(Q), [[0.0, 1.0, 0.0]])  # tie: lowest index
+    # The course's rule: the tied actions share the probability; a tolerance absorbs the
+    # evaluation's rounding, and nothing outside it is counted as tied.
+    np.testing.assert_array_equal(dp.greedy_policy(Q, tie_tol=0.0), [[0.0, 0.5, 0.5]])
+    near = jnp.array([[1.0, 2.0, 2.0 - 1e-7, 1.99]])
+    np.testing.assert_allclose(dp.greedy_policy(near, tie_tol=1e-6), [[0.0, 0.5, 0.5, 0.0]])
+    policy, _ = dp.policy_improvement(P, R, jnp.array([0.0, 2.0]), 0.5, spread_ties=True)
+    np.testing.assert_array_equal(policy, [[0.0, 0.5, 0.5]])
 
 
-@pytest.mark.parametrize("gamma", [1.0, -0.1, 1.5, float("nan")])
+def test_spread_ties_planner_samples_among_ties():
+    """`DPConfig(spread_ties=True)` on the course's DP world: the planner's policy at the
+    start is down/right 0.5/0.5, its moves sample among them, greedy takes the lowest."""
+    env, params = rljax.make("GridWorldDP-v0")
+    P, R, terminal = gw.transition_model(env, params)
+    for method in ("value_iteration", "policy_iteration"):
+        agent = dp.make_dp_agent(dp.DPConfig(method, spread_ties=True), P, R, terminal)
+        state = agent.init(jax.random.key(0), dp.DPHParams(gamma=0.9), jnp.zeros((1,), jnp.int32))
+        np.testing.assert_allclose(state.params[gw.START], [0.0, 0.5, 0.0, 0.5], atol=1e-6)
+        obs = jnp.zeros((512,), jnp.int32)
+        moves = np.asarray(agent.act(state, obs, jax.random.key(1)))
+        assert set(moves.tolist()) == {1, 3} and 0.4 < np.mean(moves == 1) < 0.6
+        assert int(agent.act(state, obs[:1], jax.random.key(1), greedy=True)[0]) == 1
+    with pytest.raises(ValueError, match="spread_ties must be a bool"):
+        dp.DPConfig(spread_ties=1)
+
+
+def test_gamma_one_converges_on_the_episodic_world(control_model):
+    # Terminal goal and traps, rewards only on entering them: undiscounted values are
+    # finite. The optimal start value is the goal's +1 (a path around the traps exists).
+    P, R, terminal = control_model
+    vi = dp.value_iteration(P, R, terminal, 1.0)
+    assert int(vi.sweeps) < 100 and float(vi.V[0]) == pytest.approx(1.0)
+    pi = dp.policy_iteration(P, R, terminal, 1.0)
+    np.testing.assert_allclose(pi.V, vi.V, atol=1e-4)
+
+
+@pytest.mark.parametrize("gamma", [-0.1, 1.5, float("nan")])
 def test_bad_gamma_is_refused(control_model, gamma):
     P, R, terminal = control_model
     uniform = jnp.full((25, 4), 0.25)

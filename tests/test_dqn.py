@@ -8,10 +8,11 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import rljax
-from rljax import dqn, exploration
+from rljax import dqn, exploration, optim
 
 
 def test_epsilon_schedule_and_greedy_sampling():
@@ -118,6 +119,158 @@ def test_dqn_bootstraps_through_truncation():
     np.testing.assert_allclose(q[:, 2, :], 5.0, atol=0.4)
 
 
+def test_dqn_bootstraps_from_the_next_observation():
+    # Probe-Chain-v0: [-1] pays 0 and leads to [+1], which pays 1 and terminates. By hand:
+    # Q([+1], a) = 1 and Q([-1], a) = gamma * 1 = 0.9 for both actions. Bootstrapping from
+    # the observation acted on instead of the next one would give Q([-1], a) = 0.
+    _, q = _train_probe("Probe-Chain-v0", dataclasses.replace(PROBE_HP, gamma=0.9))
+    np.testing.assert_allclose(q[:, 0, :], 1.0, atol=0.1)
+    np.testing.assert_allclose(q[:, 1, :], 0.9, atol=0.1)
+
+
+# --- Options, one behaviour each, through the agent on a crafted rollout ------------------
+
+TINY = dqn.DQNConfig(hidden_sizes=(4,), buffer_size=8, batch_size=4)
+TINY_SPEC = rljax.EnvSpec(obs_shape=(1,), num_actions=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_dqn():
+    """`(init(hparams) -> state, update(state, rollout) -> (state, metrics))`, the update
+    jitted once: hyperparameters are leaves of the state, so every test reuses it."""
+    agent = dqn.make_dqn(TINY, TINY_SPEC)
+    update = jax.jit(agent.update)
+
+    def init(hparams):
+        return agent.init(jax.random.key(0), hparams, jnp.zeros((4, 1)))
+
+    return init, lambda state, rollout: update(state, rollout, jax.random.key(1))
+
+
+def _crafted(reward=10.0, done=True):
+    """Four identical transitions [T = 1, B = 4]: action 1 at [1], then [-1]; terminal by
+    default, so the TD error is `reward - Q([1], 1)` with no bootstrap."""
+    return rljax.Transition(
+        obs=jnp.ones((1, 4, 1)),
+        action=jnp.ones((1, 4), jnp.int32),
+        reward=jnp.full((1, 4), reward),
+        discount=jnp.full((1, 4), 0.0 if done else 1.0),
+        next_obs=-jnp.ones((1, 4, 1)),
+        done=jnp.full((1, 4), done),
+    )
+
+
+NO_LEARNING = dict(learning_starts=1_000.0, target_update_period=0.0)
+
+
+def _scaled(tree, factor):
+    return jax.tree.map(lambda x: factor * x, tree)
+
+
+def _assert_tree_close(a, b, **kw):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **kw), a, b)
+
+
+def test_tau_moves_the_target_part_way(tiny_dqn):
+    # target <- tau * online + (1 - tau) * target, from a zero target: 0.25 p, then
+    # 0.25 p + 0.75 * 0.25 p = 0.4375 p (no gradient step: the online p stays put).
+    init, update = tiny_dqn
+    state = init(dqn.DQNHParams(**{**NO_LEARNING, "target_update_period": 1.0}, tau=0.25))
+    state = state._replace(target_params=_scaled(state.params, 0.0))
+    state, _ = update(state, _crafted(done=False))
+    _assert_tree_close(state.target_params, _scaled(state.params, 0.25), rtol=1e-6)
+    state, _ = update(state, _crafted(done=False))
+    _assert_tree_close(state.target_params, _scaled(state.params, 0.4375), rtol=1e-6)
+
+
+def test_target_update_on_done_copies_only_when_an_episode_ended(tiny_dqn):
+    init, update = tiny_dqn
+    state = init(dqn.DQNHParams(**NO_LEARNING, target_update_on_done=True))
+    state = state._replace(target_params=_scaled(state.params, 0.0))
+    state, _ = update(state, _crafted(done=False))
+    _assert_tree_close(state.target_params, _scaled(state.params, 0.0))
+    state, _ = update(state, _crafted(done=True))
+    _assert_tree_close(state.target_params, state.params)
+
+
+def test_target_period_copies_on_every_third_update_call(tiny_dqn):
+    # target_update_period = 3: calls 3 and 6 copy the parameters they end with; the other
+    # calls leave the target alone. The online network learns at every call.
+    init, update = tiny_dqn
+    hp = dqn.DQNHParams(learning_starts=0.0, target_update_period=3.0, learning_rate=1e-2)
+    state = init(hp)
+    target = state.params  # init: target = online
+    for call in range(1, 8):
+        before = state.params
+        state, _ = update(state, _crafted())
+        moved = jax.tree.leaves(
+            jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state.params, before)
+        )
+        assert any(moved), call
+        if call % 3 == 0:
+            target = state.params
+        _assert_tree_close(state.target_params, target, rtol=0, atol=0, err_msg=str(call))
+
+
+def _hand_step(params, huber, max_grad_norm, reward=10.0):
+    """By hand: the TD error of the crafted transition, its loss, and the clipped gradient
+    `-loss'(td) * grad Q([1], 1)` (loss' = 2 td squared, clip(td, -1, 1) Huber)."""
+    network = rljax.nets.q_network(TINY.hidden_sizes, TINY.kernel_init, TINY_SPEC)
+    q, grad_q = jax.value_and_grad(lambda p: network.apply(p, jnp.ones((1,)))[1])(params)
+    td = reward - float(q)
+    loss = (abs(td) - 0.5 if abs(td) > 1 else 0.5 * td**2) if huber else td**2
+    slope = float(np.clip(td, -1, 1)) if huber else 2 * td
+    g = _scaled(grad_q, -slope)
+    norm = float(np.sqrt(sum(np.sum(np.square(x)) for x in jax.tree.leaves(g))))
+    return loss, _scaled(g, min(1.0, max_grad_norm / norm)), norm
+
+
+@pytest.mark.parametrize(
+    ("huber", "max_grad_norm"), [(False, math.inf), (True, math.inf), (False, 0.5)]
+)
+def test_loss_and_clipping_shape_the_first_adam_step(tiny_dqn, huber, max_grad_norm):
+    # After one Adam step from zero moments: mu = (1 - b1) g, nu = (1 - b2) g^2 and the
+    # parameters move by -lr * g / (|g| + eps), g the clipped gradient. The squared loss's
+    # gradient is 2 * td / clip(td) = 2 * 9.x times the Huber one here; clipping rescales it
+    # to global norm 0.5.
+    init, update = tiny_dqn
+    hp = dqn.DQNHParams(
+        learning_starts=0.0, target_update_period=0.0, huber=huber, max_grad_norm=max_grad_norm,
+        learning_rate=1e-2,
+    )  # fmt: skip
+    state = init(hp)
+    loss, g, norm = _hand_step(state.params, huber, max_grad_norm)
+    assert norm > 0.5  # clipping is active where it is asked for
+    new, metrics = update(state, _crafted())
+    np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+    _assert_tree_close(optax.tree_utils.tree_get(new.opt_state, "mu"), _scaled(g, 0.1), rtol=1e-4)
+    step = jax.tree.map(lambda x: -1e-2 * x / (np.abs(x) + 1e-8), g)
+    _assert_tree_close(jax.tree.map(jnp.subtract, new.params, state.params), step, atol=1e-7)
+
+
+def test_learning_rate_decays_linearly_and_is_the_rate_used(tiny_dqn):
+    # learning_rate 1e-2 -> 0 over 4 gradient steps: step n (from 0) uses 1e-2 * (1 - n / 4).
+    hp = dqn.DQNHParams(
+        learning_rate=1e-2, learning_rate_end=0.0, learning_rate_decay_steps=4.0,
+        learning_starts=0.0, target_update_period=0.0,
+    )  # fmt: skip
+    leaves = jax.tree.map(jnp.float32, hp)
+    rates = [float(dqn.learning_rate_at(leaves, jnp.int32(n))) for n in (0, 1, 2, 4, 9)]
+    np.testing.assert_allclose(rates, [1e-2, 7.5e-3, 5e-3, 0.0, 0.0], atol=1e-9)
+    init, update = tiny_dqn
+    state = init(hp)
+    for n in range(3):
+        new, _ = update(state, _crafted())
+        rate = 1e-2 * (1 - n / 4)
+        np.testing.assert_allclose(optim.learning_rate(new.opt_state), rate, rtol=1e-6)
+        # Adam by hand with the moments the step left: -rate * m_hat / (sqrt(v_hat) + eps).
+        m_hat = _scaled(optax.tree_utils.tree_get(new.opt_state, "mu"), 1 / (1 - 0.9 ** (n + 1)))
+        v_hat = _scaled(optax.tree_utils.tree_get(new.opt_state, "nu"), 1 / (1 - 0.999 ** (n + 1)))
+        step = _scaled(jax.tree.map(lambda m, v: m / (np.sqrt(v) + 1e-8), m_hat, v_hat), -rate)
+        _assert_tree_close(jax.tree.map(jnp.subtract, new.params, state.params), step, atol=1e-7)
+        state = new
+
+
 def test_terminal_reward_replaces_reward_on_termination_only():
     env, params = rljax.make("Probe-Bandit-v0")
     agent = dqn.make_dqn(
@@ -135,5 +288,5 @@ def test_terminal_reward_replaces_reward_on_termination_only():
     state, metrics = agent.update(state, rollout, jax.random.key(1))
     np.testing.assert_array_equal(state.buffer.data.reward[:3], [1.0, -100.0, 1.0])
     assert int(state.buffer.size) == 3
-    assert np.isnan(metrics["loss"])  # learning has not started: no gradient step taken
+    assert float(metrics["loss"]) == 0.0  # learning has not started: no gradient step taken
     assert int(state.gradient_steps) == 0

@@ -33,28 +33,62 @@ def _step_all(env, params):
     )
 
 
+# The lessons' world, written out: start S (0, 0), goal G (2, 2) paying +1 and always
+# terminal, traps T (1, 2) and (2, 1) paying -1 (terminal when `traps_terminal`). Rewards
+# are paid on entering a cell; a move into the outer wall leaves the agent in place with 0;
+# the stay action (4) stays with 0; a terminal cell is absorbing with 0.
+LAYOUT = """
+S . . . .
+. . T . .
+. T G . .
+. . . . .
+. . . . .
+"""
+MOVES = [(-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)]  # up, down, left, right, stay
+ENTER = {"G": 1.0, "T": -1.0}
+
+
+def _layout_model(num_actions, traps_terminal):
+    """From `LAYOUT` alone: next state `[S, A]`, reward `[S, A]`, terminal cells `[S]`."""
+    cells = [row.split() for row in LAYOUT.strip().splitlines()]
+    terminal = np.array([k == "G" or (k == "T" and traps_terminal) for row in cells for k in row])
+    next_state = np.zeros((25, num_actions), int)
+    reward = np.zeros((25, num_actions))
+    for row, col, a in itertools.product(range(5), range(5), range(num_actions)):
+        s = row * 5 + col
+        r2, c2 = row + MOVES[a][0], col + MOVES[a][1]
+        if terminal[s] or not (0 <= r2 < 5 and 0 <= c2 < 5):
+            r2, c2 = row, col  # absorbing, or a bump into the wall
+        next_state[s, a] = r2 * 5 + c2
+        if (r2, c2) != (row, col):
+            reward[s, a] = ENTER.get(cells[r2][c2], 0.0)
+    return next_state, reward, terminal
+
+
 @pytest.mark.parametrize(
     "stay_action, one_hot, traps_terminal", list(itertools.product([False, True], repeat=3))
 )
-def test_every_step_agrees_with_the_model(stay_action, one_hot, traps_terminal):
+def test_every_step_follows_the_written_layout(stay_action, one_hot, traps_terminal):
     env = gw.GridWorld(stay_action=stay_action, one_hot=one_hot)
     params = env.default_params.replace(traps_terminal=bool(traps_terminal))
-    final_obs, reward, terminated, truncated, obs = _step_all(env, params)
-    P, R, terminal = (np.asarray(x) for x in gw.transition_model(env, params))
     S, A = gw.NUM_STATES, 5 if stay_action else 4
-    assert P.shape == (S, A, S) and R.shape == (S, A) and terminal.shape == (S,)
-    next_state = final_obs.argmax(-1) if one_hot else final_obs
+    want_next, want_reward, want_terminal = _layout_model(A, traps_terminal)
+    # The environment's step, from every (state, action).
+    final_obs, reward, terminated, truncated, obs = _step_all(env, params)
     assert final_obs.shape == ((S, A, S) if one_hot else (S, A))
-    np.testing.assert_array_equal(P, np.eye(S, dtype=np.float32)[next_state])
-    np.testing.assert_array_equal(R, reward)
-    np.testing.assert_array_equal(terminated, terminal[next_state])
+    next_state = final_obs.argmax(-1) if one_hot else final_obs
+    np.testing.assert_array_equal(next_state, want_next)
+    np.testing.assert_array_equal(reward, want_reward)
+    np.testing.assert_array_equal(terminated, want_terminal[want_next])
     assert not truncated.any()
-    # Terminal states are absorbing with reward 0, in the environment as in the model.
-    for s in np.flatnonzero(terminal):
-        assert (next_state[s] == s).all() and (reward[s] == 0).all() and terminated[s].all()
     # The episode ends exactly on entering a terminal cell, and auto-resets to the start.
-    start = np.eye(S)[gw.START] if one_hot else gw.START
+    start = np.eye(S)[0] if one_hot else 0
     np.testing.assert_array_equal(obs[terminated], np.broadcast_to(start, obs[terminated].shape))
+    # The exact model used by dynamic programming says the same.
+    P, R, terminal = (np.asarray(x) for x in gw.transition_model(env, params))
+    np.testing.assert_array_equal(P, np.eye(S, dtype=np.float32)[want_next])
+    np.testing.assert_array_equal(R, want_reward)
+    np.testing.assert_array_equal(terminal, want_terminal)
 
 
 def test_layout_rewards_and_termination():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -27,6 +27,13 @@ def small_dqn():
     return registry.make_experiment("dqn", "CartPole-v1", overrides=overrides)
 
 
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, small_dqn):
+    """`small_dqn` trained without interruption: `(folder, summary)`."""
+    folder = tmp_path_factory.mktemp("full")
+    return folder, folders.run_in_folder(small_dqn, folder, SEEDS, checkpoint_every=4)
+
+
 def _leaves(folder, exp):
     keys = jax.random.split(jax.random.key(0), SEEDS)
     init, _, _ = loop.jitted(exp.trainer)
@@ -35,8 +42,8 @@ def _leaves(folder, exp):
     return chunk, [np.asarray(x) for x in jax.tree.leaves(folders._keys_to_data(state))]
 
 
-def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn):
-    full = folders.run_in_folder(small_dqn, tmp_path / "full", SEEDS, checkpoint_every=4)
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn, full_run):
+    full_folder, full = full_run
     half = folders.run_in_folder(
         small_dqn, tmp_path / "half", SEEDS, checkpoint_every=4, stop_after=5
     )
@@ -45,19 +52,50 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn
     rest = folders.run_in_folder(
         small_dqn, tmp_path / "half", SEEDS, checkpoint_every=4, resume=True
     )
-    chunk_a, a = _leaves(tmp_path / "full", small_dqn)
+    chunk_a, a = _leaves(full_folder, small_dqn)
     chunk_b, b = _leaves(tmp_path / "half", small_dqn)
     assert chunk_a == chunk_b == 12
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert full["eval_return"] == rest["eval_return"]
     rows = lambda d: list(csv.DictReader((d / "metrics.csv").open()))  # noqa: E731
-    full_rows, half_rows = rows(tmp_path / "full"), rows(tmp_path / "half")
+    full_rows, half_rows = rows(full_folder), rows(tmp_path / "half")
     assert len(full_rows) == len(half_rows) == 12 * SEEDS
     strip = lambda r: {k: v for k, v in r.items() if k != "wall_seconds"}  # noqa: E731
     assert [strip(r) for r in full_rows] == [strip(r) for r in half_rows]
     # Only the newest checkpoints are kept (default keep=3): chunks 4, 8, 12.
-    names = [p.name for p in folders.checkpoint_files(tmp_path / "full")]
+    names = [p.name for p in folders.checkpoint_files(full_folder)]
     assert names == ["chunk_000004.ckpt", "chunk_000008.ckpt", "chunk_000012.ckpt"]
+
+
+A3C_SMALL = {
+    "total_env_steps": "96", "chunk_env_steps": "16", "num_envs": "4", "rollout_len": "4",
+    "num_learners": "2", "hidden_sizes": "8", "sync_every": "3", "stop_return": "none",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("algo", "env_id", "overrides"),
+    [
+        # SARSA and Deep SARSA carry the rollout's last transition, awaiting its next action.
+        ("sarsa", "GridWorld-v0", {"total_env_steps": "600", "chunk_env_steps": "100"}),
+        ("deep_sarsa", "Pacman-v0", {"total_env_steps": "240", "chunk_env_steps": "40"}),
+        # A3C's learners carry local copies of the parameters, stale with sync_every = 3.
+        ("a3c", "CartPole-v1", A3C_SMALL),
+    ],
+)
+def test_resume_restores_pending_transitions_and_local_copies(tmp_path, algo, env_id, overrides):
+    # 6 chunks in one go against 3 + 3 resumed; each run stops (and saves) after its last
+    # chunk without the final evaluation, which is not what is compared here.
+    exp = registry.make_experiment(algo, env_id, overrides=overrides)
+    run = functools.partial(folders.run_in_folder, exp, seeds=SEEDS, checkpoint_every=100)
+    assert run(tmp_path / "full", stop_after=6)["chunk"] == 6
+    half = run(tmp_path / "half", stop_after=3)
+    assert half["interrupted"] and half["chunk"] == 3
+    assert run(tmp_path / "half", resume=True, stop_after=3)["chunk"] == 6
+    chunk_a, a = _leaves(tmp_path / "full", exp)
+    chunk_b, b = _leaves(tmp_path / "half", exp)
+    assert chunk_a == chunk_b == 6
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_summary_schema_and_values(tmp_path, small_dqn):
@@ -84,7 +122,7 @@ def test_summary_schema_and_values(tmp_path, small_dqn):
 
 def test_a_run_folder_is_not_overwritten_and_resume_checks_settings(tmp_path, small_dqn):
     folders.run_in_folder(small_dqn, tmp_path, SEEDS, stop_after=1)
-    with pytest.raises(ValueError, match="already holds checkpoints"):
+    with pytest.raises(ValueError, match="holds an earlier run"):
         folders.run_in_folder(small_dqn, tmp_path, SEEDS)
     other = registry.make_experiment(
         "dqn", "CartPole-v1", overrides={"total_env_steps": "3000", "learning_rate": "3e-4"}
@@ -167,28 +205,50 @@ def test_cli_errors_name_the_bad_input(tmp_path, capsys):
         assert message in capsys.readouterr().err, args
 
 
-def test_sigterm_leaves_a_resumable_run(tmp_path):
+def test_sigterm_stops_at_a_chunk_boundary_and_resumes_to_the_same_run(
+    tmp_path, small_dqn, full_run
+):
+    # SIGTERM arrives while chunk 3 is reported (sent from the loop itself, so at a known
+    # point): the run finishes chunk 4, saves it, stops; resumed, it ends bitwise equal to
+    # the uninterrupted run.
+    def terminate_at_chunk_3(progress):
+        if progress.chunk == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
     run = tmp_path / "dqn"
-    args = ["train", "dqn", "CartPole-v1", "--seeds", 1, "--steps", 100_000, "--out", run]
-    cmd = [sys.executable, "-m", "rljax", *map(str, [*args, "--set", "stop_return=none"])]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 240
-    for line in proc.stdout:  # wait until training is under way
-        if line.startswith("[") or time.time() > deadline:
-            break
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, (out, err)
-    assert "resume with --resume" in out
-    files = folders.checkpoint_files(run)
-    assert files, "no checkpoint after SIGTERM"
-    exp = registry.make_experiment(
-        "dqn", "CartPole-v1", overrides={"total_env_steps": "100000", "stop_return": "none"}
+    stopped = folders.run_in_folder(
+        small_dqn, run, SEEDS, checkpoint_every=100, on_chunk=terminate_at_chunk_3
     )
-    keys = jax.random.split(jax.random.key(0), 1)
-    init, _, _ = loop.jitted(exp.trainer)
-    _, chunk, _ = folders.load_run_state(files[-1], init(keys, rljax.tile_hparams(exp.hparams, 1)))
-    assert 1 <= chunk < 400
+    assert stopped == {"interrupted": True, "chunk": 4, "folder": str(run)}
+    assert [p.name for p in folders.checkpoint_files(run)] == ["chunk_000004.ckpt"]
     rows = list(csv.DictReader((run / "metrics.csv").open()))
-    assert int(rows[-1]["chunk"]) == chunk
+    assert int(rows[-1]["chunk"]) == 4 and len(rows) == 4 * SEEDS
+    resumed = folders.run_in_folder(small_dqn, run, SEEDS, checkpoint_every=100, resume=True)
+    (_, a), (_, b) = _leaves(full_run[0], small_dqn), _leaves(run, small_dqn)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert resumed["eval_return"] == full_run[1]["eval_return"]
+
+
+def test_cli_reports_an_interrupted_run_with_the_resume_command(tmp_path, monkeypatch, capsys):
+    # The command line's side of SIGTERM: the run stops after the chunk in progress, the
+    # exit status is 130 and the message says how to resume.
+    real = folders.run_in_folder
+
+    def terminated_at_chunk_1(*args, **kwargs):
+        report = kwargs.pop("on_chunk", None)
+
+        def on_chunk(progress):
+            if report is not None:
+                report(progress)
+            if progress.chunk == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        return real(*args, **kwargs, on_chunk=on_chunk)
+
+    monkeypatch.setattr(folders, "run_in_folder", terminated_at_chunk_1)
+    run = tmp_path / "q"
+    argv = ["train", "q_learning", "GridWorld-v0", "--steps", "4000", "--out", str(run)]
+    assert cli.main(argv) == 130
+    out = capsys.readouterr().out
+    assert "interrupted after chunk 2" in out and "resume with" in out and "--resume" in out
+    assert [p.name for p in folders.checkpoint_files(run)] == ["chunk_000002.ckpt"]

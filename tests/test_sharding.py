@@ -31,6 +31,24 @@ SCRIPT = textwrap.dedent(
     for a, b in zip(jax.tree.leaves(four.state.agent.params),
                     jax.tree.leaves(one.state.agent.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+    # A neural agent with a stopping rule: seeds stop at different chunks, on any device.
+    over = {
+        "total_env_steps": "1600", "chunk_env_steps": "80", "num_envs": "4",
+        "rollout_len": "2", "hidden_sizes": "8", "learning_rate": "0.01",
+        "stop_return": "0.9", "stop_on": "train", "stop_window": "8", "eval_episodes": "2",
+    }
+    exp = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", over)
+    hps = rljax.tile_hparams(exp.hparams, 8)
+    one = loop.run_batch(exp.trainer, keys, hps, devices=jax.devices()[:1])
+    four = loop.run_batch(exp.trainer, keys, hps, devices=jax.devices())
+    stop = np.asarray(one.state.stop_step)
+    assert (stop > 0).all() and len(set(stop.tolist())) > 1, stop
+    np.testing.assert_array_equal(np.asarray(four.state.stop_step), stop)
+    np.testing.assert_array_equal(np.asarray(four.state.env_steps), np.asarray(one.state.env_steps))
+    for a, b in zip(jax.tree.leaves(four.state.agent.params),
+                    jax.tree.leaves(one.state.agent.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     print("sharded ok")
     """
 )

@@ -60,6 +60,50 @@ def test_sarsa_differs_from_q_learning_when_next_action_is_not_greedy():
     assert float(q_state.params[0, 0]) == pytest.approx(1 + 0.5 * 8.0)  # the max
 
 
+# One rollout [4, 1] with a truncation in its middle (hand-built, five states):
+#   t0: s0 -a1-> s1, r = 1              the next action taken is a0 (t1)
+#   t1: s1 -a0-> s2, r = 0, truncated   the episode ends; the next rollout row is a new one
+#   t2: s3 -a0-> s4, r = 2, terminated  (the new episode, whose first action is a0)
+#   t3: s0 -a1-> s1                     waits for its next action (the next rollout)
+MID_TRUNCATION = dict(
+    obs=[0, 1, 3, 0], action=[1, 0, 0, 1], reward=[1, 0, 2, 0], discount=[1, 1, 0, 1],
+    next_obs=[1, 2, 4, 1], done=[0, 1, 1, 0],
+)  # fmt: skip
+Q_START = [[0, 0], [2, 5], [-4, 3], [0, 0], [0, 0]]  # Q(s1) = [2, 5], Q(s2) = [-4, 3]
+
+
+def _update_once(agent, hp):
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((1,), jnp.int32))
+    state = state._replace(params=jnp.array(Q_START, jnp.float32))
+    state, _ = agent.update(state, _rollout(**MID_TRUNCATION), jax.random.key(1))
+    return np.asarray(state.params)
+
+
+def test_sarsa_at_a_truncation_draws_the_next_action_from_the_policy():
+    # Guards: the next episode's first action (t2's a0) used as the truncated transition's
+    # next action. alpha = 0.5, gamma = 0.5, epsilon = 0 (the policy is greedy), by hand:
+    #   t0: Q(s0, a1) = 0 + 0.5 * (1 + 0.5 * Q(s1, a0) - 0) = 0.5 * (1 + 1) = 1
+    #   t1: the greedy action at s2 is a1: Q(s1, a0) = 2 + 0.5 * (0 + 0.5 * 3 - 2) = 1.75
+    #       (with t2's a0 instead: 2 + 0.5 * (0.5 * -4 - 2) = 0)
+    #   t2: terminal, no bootstrap: Q(s3, a0) = 0 + 0.5 * (2 - 0) = 1
+    hp = tabular.TabularHParams(learning_rate=0.5, gamma=0.5, epsilon=0.0)
+    q = _update_once(tabular.make_sarsa(tabular.TabularConfig(5, 2)), hp)
+    np.testing.assert_allclose(q, [[0, 1], [1.75, 5], [-4, 3], [1, 0], [0, 0]])
+
+
+def test_expected_sarsa_takes_the_expectation_under_epsilon_greedy():
+    # Guards: greedy probabilities (Q-learning) or uniform ones in Expected SARSA's target.
+    # epsilon = 0.4 over 2 actions: the greedy action has 0.8, the other 0.2. By hand:
+    #   t0: E Q(s1, .) = 0.2 * 2 + 0.8 * 5 = 4.4: Q(s0, a1) = 0.5 * (1 + 0.5 * 4.4) = 1.6
+    #       (greedy: 0.5 * (1 + 2.5) = 1.75; uniform: 0.5 * (1 + 1.75) = 1.375)
+    #   t1: a truncation bootstraps: E Q(s2, .) = 0.2 * -4 + 0.8 * 3 = 1.6,
+    #       Q(s1, a0) = 2 + 0.5 * (0.5 * 1.6 - 2) = 1.4
+    #   t2: terminal: Q(s3, a0) = 1
+    hp = tabular.TabularHParams(learning_rate=0.5, gamma=0.5, epsilon=0.4)
+    q = _update_once(tabular.make_sarsa(tabular.TabularConfig(5, 2), expected=True), hp)
+    np.testing.assert_allclose(q, [[0, 1.6], [1.4, 5], [-4, 3], [1, 0], [0, 0]], rtol=1e-6)
+
+
 def _episode_in_two_rollouts(agent, hp):
     # s0 (r=1) -> s1 (r=0) -> s0 (r=2) -> terminal. gamma = 0.5:
     # G_0 = 1 + 0.5 * 0 + 0.25 * 2 = 1.5, G_1 = 0 + 0.5 * 2 = 1.0, G_2 = 2.

@@ -46,7 +46,7 @@ from rljax.core.validation import (
     hyperparameters,
 )
 from rljax.exploration import softmax_policy
-from rljax.nets import ActorCritic, check_activation, check_kernel_init
+from rljax.nets import ActorCritic, ConvSpec, check_activation, check_conv, check_kernel_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,15 +61,27 @@ class A2CConfig:
       activation: nonlinearity after each hidden layer (`tanh` or `relu`).
       kernel_init: initializer of the hidden layers; the policy head starts near zero
         (orthogonal, scale 0.01: a near-uniform first policy), the value head orthogonal.
+      conv: `(features, kernel, stride)` of each convolution applied to image observations
+        `[H, W, C]` before the hidden layers (`activation` after each); None: MinAtar's one
+        3x3 convolution of 16 channels for images, none for vectors
+        (`rljax.nets.conv_layers`); `()`: flatten.
+      actor_hidden_sizes: the actor's own widths (separate networks only); None:
+        `hidden_sizes`.
+      critic_hidden_sizes: the critic's own widths (separate networks only); None:
+        `hidden_sizes`.
     """
 
     hidden_sizes: tuple[int, ...] = (64, 64)
     shared_torso: bool = False
     activation: str = "tanh"
     kernel_init: str = "orthogonal"
+    conv: ConvSpec | None = None
+    actor_hidden_sizes: tuple[int, ...] | None = None
+    critic_hidden_sizes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         name = type(self).__name__
+        check_conv(name, self.conv)
         check_sizes(name, "hidden_sizes", self.hidden_sizes, allow_empty=True)
         if not isinstance(self.shared_torso, bool):
             raise ValueError(f"{name}.shared_torso must be a bool, got {self.shared_torso!r}")
@@ -77,6 +89,11 @@ class A2CConfig:
             raise ValueError(f"{name}.shared_torso needs at least one hidden layer")
         check_activation(name, self.activation)
         check_kernel_init(name, self.kernel_init)
+        for field in ("actor_hidden_sizes", "critic_hidden_sizes"):
+            if getattr(self, field) is not None:
+                check_sizes(name, field, getattr(self, field), allow_empty=True)
+                if self.shared_torso:
+                    raise ValueError(f"{name}.{field} needs separate networks (shared_torso)")
 
 
 @hyperparameters
@@ -92,6 +109,12 @@ class A2CHParams:
       max_grad_norm: the gradient's global norm is clipped to this (> 0).
       normalize_advantages: normalise the advantages of each rollout to mean 0 and
         standard deviation 1.
+      clip_rewards: clip rewards to [-1, 1] before the returns (the course's Atari rule).
+      critic_learning_rate: Adam step size of the critic (the value head with a shared
+        torso); None: `learning_rate`. Adam's moments are per parameter, so this is the
+        course's second optimizer.
+      terminal_reward: reward used for terminating transitions instead of the
+        environment's (the course's -100 when the pole falls); None keeps the environment's.
     """
 
     learning_rate: float = 1e-3
@@ -101,6 +124,9 @@ class A2CHParams:
     entropy_coef: float = 0.01
     max_grad_norm: float = 0.5
     normalize_advantages: bool = False
+    clip_rewards: bool = False
+    critic_learning_rate: float | None = None
+    terminal_reward: float | None = None
 
     def validate(self) -> None:
         owner = type(self).__name__
@@ -110,8 +136,14 @@ class A2CHParams:
         check_values(owner, "gae_lambda", self.gae_lambda, low=0.0, high=1.0)
         check_values(owner, "value_coef", self.value_coef, low=0.0, **finite)
         check_values(owner, "entropy_coef", self.entropy_coef, low=0.0, **finite)
-        check_values(owner, "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True, **finite)
+        check_values(owner, "max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
         check_bool(owner, "normalize_advantages", self.normalize_advantages)
+        check_bool(owner, "clip_rewards", self.clip_rewards)
+        if self.critic_learning_rate is not None:
+            lr = self.critic_learning_rate
+            check_values(owner, "critic_learning_rate", lr, low=0.0, low_open=True, **finite)
+        if self.terminal_reward is not None:
+            check_values(owner, "terminal_reward", self.terminal_reward)
 
 
 class A2CState(NamedTuple):
@@ -130,6 +162,9 @@ def make_network(config: A2CConfig, spec: EnvSpec) -> ActorCritic:
         activation=config.activation,
         kernel_init=config.kernel_init,
         obs_ndim=len(spec.obs_shape),
+        conv=config.conv,
+        actor_hidden_sizes=config.actor_hidden_sizes,
+        critic_hidden_sizes=config.critic_hidden_sizes,
     )
 
 
@@ -148,11 +183,14 @@ def rollout_gradient(
     T, N = rollout.reward.shape
     flat = lambda x: x.reshape(T * N, *x.shape[2:])  # noqa: E731
     v_next = network.apply(params, flat(rollout.next_obs), method=ActorCritic.value)
+    reward = jnp.where(hp.clip_rewards, jnp.clip(rollout.reward, -1.0, 1.0), rollout.reward)
+    if hp.terminal_reward is not None:  # static: None has no leaf
+        reward = jnp.where(rollout.discount == 0.0, hp.terminal_reward, reward)
 
     def loss_fn(params):
         logits, values = network.apply(params, flat(rollout.obs))
         advantages, targets = jax.vmap(losses.gae, in_axes=(1, 1, 1, 1, 1, None), out_axes=1)(
-            rollout.reward,
+            reward,
             hp.gamma * rollout.discount,
             rollout.done,
             values.reshape(T, N),
@@ -177,8 +215,19 @@ def rollout_gradient(
 
 def apply_gradient(params: Any, opt_state: Any, grads: Any, hp: A2CHParams) -> tuple[Any, Any]:
     """One optimizer step: clip `grads` to `hp.max_grad_norm`, then Adam at the learning
-    rate in `opt_state`. Returns `(params, opt_state)`."""
-    return optim.step(params, opt_state, grads, hp.max_grad_norm)
+    rate in `opt_state`, the critic's step (`critic` or `value_head`) rescaled to
+    `hp.critic_learning_rate` if set. Returns `(params, opt_state)`."""
+    if hp.critic_learning_rate is None:  # static: None has no leaf
+        return optim.step(params, opt_state, grads, hp.max_grad_norm)
+    deltas, opt_state = optim.adam(hp.max_grad_norm).update(grads, opt_state, params)
+    ratio = hp.critic_learning_rate / optim.learning_rate(opt_state)
+
+    def rescale(path: Any, delta: Array) -> Array:
+        names = {getattr(k, "key", None) for k in path}
+        return delta * ratio if names & {"critic", "value_head"} else delta
+
+    deltas = jax.tree_util.tree_map_with_path(rescale, deltas)
+    return optax.apply_updates(params, deltas), opt_state
 
 
 def make_a2c(config: A2CConfig, spec: EnvSpec) -> Agent:
@@ -228,7 +277,57 @@ PRESETS: dict[str, Preset] = {
             stop_on="greedy",
         ),
     ),
+    # The course's script (`2-cartpole/2-actor-critic/cartpole_a2c.py`): one actor, a
+    # one-step TD update at every step, separate actor (24 ReLU -> softmax) and critic
+    # (24-24 ReLU -> linear) networks, He-uniform init, Adam 1e-3 (actor) and 5e-3
+    # (critic), gamma 0.99, -100 when the pole falls, no entropy bonus, no clipping; stop
+    # once the last 10 training episodes average above 490 (at most 1,000 episodes).
+    "course": Preset(
+        config=A2CConfig(
+            hidden_sizes=(24,),
+            actor_hidden_sizes=(24,),
+            critic_hidden_sizes=(24, 24),
+            activation="relu",
+            kernel_init="he_uniform",
+        ),
+        hparams=A2CHParams(
+            learning_rate=1e-3,
+            critic_learning_rate=5e-3,
+            gamma=0.99,
+            value_coef=1.0,
+            entropy_coef=0.0,
+            max_grad_norm=float("inf"),
+            terminal_reward=-100.0,
+        ),
+        train_config=TrainConfig(
+            total_env_steps=300_000,
+            num_envs=1,
+            rollout_len=1,
+            chunk_env_steps=5_000,
+            stop_return=490.0,
+            stop_window=10,
+        ),
+    ),
 }
+
+
+# Breakout-MinAtar (10x10x4 binary planes, 3 actions): the course's Atari A3C
+# (`3-atari/1-breakout/breakout_a3c.py`) made synchronous. Kept: one torso (convolution,
+# then a dense ReLU layer) feeding a softmax policy and a value head, t_max = 20 steps per
+# actor between updates, gamma 0.99, entropy bonus 0.01, rewards clipped to [-1, 1].
+# Changed, for frames 70 times smaller and a CPU budget: MinAtar's torso (one 3x3
+# convolution of 16 channels, dense 128; course: 16 8x8/4, 32 4x4/2, dense 256 on 84x84
+# frames); 16 synchronous actors (course: 8 threads); one Adam step at 2e-3 on the summed
+# loss, the gradient clipped to norm 0.5 (course: two RMSprop optimizers at 2.5e-4, no
+# clipping). Of 5e-4, 1e-3, 2e-3 and 4e-3 (2 seeds each, 160k steps) 2e-3 and 4e-3 learned
+# fastest. Measured in benchmarks/breakout.py (README "Pixels").
+PRESETS["breakout"] = Preset(
+    config=A2CConfig(hidden_sizes=(128,), shared_torso=True, activation="relu", conv=((16, 3, 1),)),
+    hparams=A2CHParams(learning_rate=2e-3, entropy_coef=0.01, clip_rewards=True),
+    train_config=TrainConfig(
+        total_env_steps=320_000, num_envs=16, rollout_len=20, chunk_env_steps=6_400
+    ),
+)
 
 
 def preset(name: str) -> Preset:

@@ -28,7 +28,7 @@ from rljax import optim
 from rljax.algos.a2c import apply_gradient, make_network, rollout_gradient
 from rljax.algos.a3c import A3CConfig, A3CHParams
 from rljax.core.config import TrainConfig
-from rljax.core.driver import make_trainer
+from rljax.core.driver import host_metrics, make_trainer
 from rljax.core.types import Agent, Array, EnvSpec, Key, Transition, env_spec
 from rljax.core.validation import as_leaves
 from rljax.exploration import softmax_policy
@@ -137,7 +137,7 @@ def train_threaded(
             for r in range(rounds_per_learner):
                 state, metrics = run_round(state)
                 jax.block_until_ready(state.agent.grads)
-                returns[k].append(float(metrics["episode_return_mean"]))
+                returns[k].append(float(host_metrics(metrics)["episode_return_mean"]))
                 with lock:
                     shared["params"], shared["opt_state"] = apply(
                         shared["params"],

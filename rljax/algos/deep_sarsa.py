@@ -18,10 +18,11 @@ import jax.numpy as jnp
 
 from rljax import losses, optim
 from rljax.core.config import Preset, TrainConfig, pick_preset
+from rljax.core.keys import split_to_scan
 from rljax.core.types import Agent, Array, EnvSpec, Key, Metrics, Transition
 from rljax.core.validation import as_leaves, check_sizes, check_values, hyperparameters
 from rljax.exploration import epsilon_at, epsilon_greedy, epsilon_greedy_policy
-from rljax.nets import check_kernel_init, q_network
+from rljax.nets import ConvSpec, check_conv, check_kernel_init, q_network
 from rljax.pending import PendingRollout
 
 
@@ -32,12 +33,27 @@ class DeepSARSAConfig:
     Attributes:
       hidden_sizes: widths of the Q-network's hidden ReLU layers.
       kernel_init: weight initializer, one of `rljax.nets.KERNEL_INITS`.
+      conv: `(features, kernel, stride)` of each convolution applied to image observations
+        `[H, W, C]` before the hidden layers; None: MinAtar's one 3x3 convolution of 16
+        channels for images, none for vectors (`rljax.nets.conv_layers`); `()`: flatten.
+      sampled_next_action: the course's target: `a'` is drawn afresh from the
+        epsilon-greedy policy at `s'`, independently of the action then taken, and each
+        transition is learned from at once. Default False: `a'` is the next action taken
+        (textbook SARSA; the transition waits for it).
     """
 
     hidden_sizes: tuple[int, ...] = (30, 30)
     kernel_init: str = "he_uniform"
+    conv: ConvSpec | None = None
+    sampled_next_action: bool = False
 
     def __post_init__(self) -> None:
+        check_conv("DeepSARSAConfig", self.conv)
+        if not isinstance(self.sampled_next_action, bool):
+            raise ValueError(
+                "DeepSARSAConfig.sampled_next_action must be a bool, "
+                f"got {self.sampled_next_action!r}"
+            )
         check_sizes("DeepSARSAConfig", "hidden_sizes", self.hidden_sizes)
         check_kernel_init("DeepSARSAConfig", self.kernel_init)
 
@@ -86,9 +102,11 @@ def make_deep_sarsa(config: DeepSARSAConfig, spec: EnvSpec) -> Agent:
     action is the one taken at the following step; the last transition of a rollout waits
     in the state until the next rollout supplies it (`PendingRollout`). At a time-limit
     truncation no next action is taken, so one is drawn from the current epsilon-greedy
-    policy at the final observation; after a termination none is needed.
+    policy at the final observation; after a termination none is needed. With
+    `config.sampled_next_action` (the course's script) nothing waits: every `a'` is drawn
+    from the current epsilon-greedy policy at `s'` when the transition is learned from.
     """
-    network = q_network(config.hidden_sizes, config.kernel_init, spec)
+    network = q_network(config.hidden_sizes, config.kernel_init, spec, config.conv)
 
     def init(key: Key, hparams: DeepSARSAHParams, obs: Array) -> DeepSARSAState:
         params = network.init(key, obs)
@@ -107,14 +125,19 @@ def make_deep_sarsa(config: DeepSARSAConfig, spec: EnvSpec) -> Agent:
 
     def update(state: DeepSARSAState, rollout: Transition, key: Key):
         hp = state.hparams
-        now, next_action, valid, pending = state.pending.shift(rollout)
+        if config.sampled_next_action:  # the course's: learn at once, a' drawn afresh
+            now, next_action, pending = rollout, rollout.action, state.pending
+            valid = jnp.ones(rollout.done.shape[0], bool)
+        else:
+            now, next_action, valid, pending = state.pending.shift(rollout)
+        keys, as_key = split_to_scan(key, valid.shape[0])
 
         def step(carry, inp):
             params, opt_state, steps = carry
             tr, a_next, ok, k = inp
             q_next = network.apply(params, tr.next_obs)
-            drawn = epsilon_greedy(k, q_next, epsilon_at(hp, steps))
-            a_next = jnp.where(tr.done, drawn, a_next)
+            drawn = epsilon_greedy(as_key(k), q_next, epsilon_at(hp, steps))
+            a_next = jnp.where(tr.done | config.sampled_next_action, drawn, a_next)
 
             def loss_fn(p):
                 td = jax.vmap(losses.sarsa)(
@@ -126,27 +149,41 @@ def make_deep_sarsa(config: DeepSARSAConfig, spec: EnvSpec) -> Agent:
             loss, grads = jax.value_and_grad(loss_fn)(params)
             new = optim.step(params, opt_state, grads)
             params, opt_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, carry[:2])
-            return (params, opt_state, steps + ok), jnp.where(ok, loss, jnp.nan)
+            return (params, opt_state, steps + ok), loss
 
-        keys = jax.random.split(key, valid.shape[0])
         (params, opt_state, steps), step_losses = jax.lax.scan(
             step, (state.params, state.opt_state, state.gradient_steps),
             (now, next_action, valid, keys),
         )  # fmt: skip
         new_state = DeepSARSAState(params, opt_state, hp, pending, steps)
-        metrics: Metrics = {"loss": jnp.nanmean(step_losses), "epsilon": epsilon_at(hp, steps)}
+        loss = losses.masked_mean(step_losses, valid)
+        metrics: Metrics = {"loss": loss, "epsilon": epsilon_at(hp, steps)}
         return new_state, metrics
 
     return Agent(init=init, act=act, update=update)
 
 
 PRESETS: dict[str, Preset] = {
-    # Pacman-v0 with the course's settings (30-30 ReLU, Adam 1e-3, gamma 0.99, epsilon 1.0
-    # decaying by 0.9999 per step to 0.01): one environment, one gradient step per step.
+    # Pacman-v0 with the course's numbers (30-30 ReLU, Adam 1e-3, gamma 0.99, epsilon 1.0
+    # decaying by 0.9999 per step to 0.01): one environment, one gradient step per step;
+    # textbook SARSA (the target's next action is the one taken), He-uniform init. Greedy
+    # episodes are cut after 100 steps.
     "default": Preset(
         DeepSARSAConfig(),
         DeepSARSAHParams(),
-        TrainConfig(total_env_steps=50_000, chunk_env_steps=1_000, eval_episodes=1),
+        TrainConfig(
+            total_env_steps=50_000, chunk_env_steps=1_000, eval_episodes=1, max_eval_steps=100
+        ),
+    ),
+    # The course's script (`1-grid-world/6-deep-sarsa/deep_sarsa_agent.py`): the same
+    # network and numbers, Keras' default Glorot-uniform init, and the target's next action
+    # drawn independently of the one then taken. Its 1,000 episodes take about 22k steps.
+    "course": Preset(
+        DeepSARSAConfig(kernel_init="glorot_uniform", sampled_next_action=True),
+        DeepSARSAHParams(),
+        TrainConfig(
+            total_env_steps=22_000, chunk_env_steps=1_000, eval_episodes=1, max_eval_steps=100
+        ),
     ),
 }
 

@@ -12,11 +12,19 @@ Every function is pure and jittable, and `gamma` (like `tol`) may be traced, so
 until the slowest member has converged; the others keep their converged values and
 counts). Inputs are checked (`ValueError` naming the bad one) when they are concrete, that
 is before anything is compiled; inside a user's `jit`/`vmap` the checks are skipped.
+
+Ties. A greedy policy either puts all its probability on the lowest-index best action (the
+default, deterministic) or, with `spread_ties=True`, spreads it equally over every action
+within `tie_tol = 10 * tol / (1 - gamma)` of the best (more than the error of a
+`tol`-converged evaluation), as the course's policy improvement does (rlcode/
+reinforcement-learning-kr, `1-grid-world/1-policy-iteration`: at gamma 0.9 its start cell
+gets down/right 0.5/0.5).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -67,7 +75,9 @@ def _check_model(P: Any, R: Any, terminal: Any) -> tuple[int, int]:
 
 
 def _check_gamma(gamma: Any) -> None:
-    check_values("dp", "gamma", gamma, low=0.0, high=1.0, high_open=True)
+    # gamma = 1 is allowed: on an episodic world where every policy ends (or earns nothing
+    # forever) the sweeps converge; elsewhere they stop at max_sweeps (see `converged`).
+    check_values("dp", "gamma", gamma, low=0.0, high=1.0)
 
 
 def _check_tol(tol: Any, max_sweeps: Any) -> None:
@@ -101,10 +111,20 @@ def q_from_v(P: Array, R: Array, V: Array, gamma: Array) -> Array:
     return R + gamma * jnp.einsum("sat,t->sa", P, V)
 
 
-def greedy_policy(Q: Array) -> Array:
-    """The deterministic greedy policy of `Q [S, A]`, one-hot `[S, A]` float32. Ties go to
-    the lowest action index (`argmax`), so the result is deterministic."""
-    return jax.nn.one_hot(jnp.argmax(Q, axis=-1), Q.shape[-1], dtype=jnp.float32)
+def greedy_policy(Q: Array, tie_tol: float | Array | None = None) -> Array:
+    """The greedy policy of `Q [S, A]`, `[S, A]` float32. With `tie_tol=None` it is one-hot
+    and ties go to the lowest action index (`argmax`, deterministic); with a number, every
+    action within `tie_tol` of the row's maximum gets an equal share (the course's rule)."""
+    if tie_tol is None:
+        return jax.nn.one_hot(jnp.argmax(Q, axis=-1), Q.shape[-1], dtype=jnp.float32)
+    gap = jnp.max(Q, axis=-1, keepdims=True) - Q
+    best = (gap <= tie_tol).astype(jnp.float32)
+    return best / jnp.sum(best, axis=-1, keepdims=True)
+
+
+def _tie_tol(spread_ties: bool, tol: Array, gamma: Array) -> Array | None:
+    """The tie tolerance of a solver: `10 * tol / (1 - gamma)`, or None (lowest index)."""
+    return 10.0 * tol / (1.0 - gamma) if spread_ties else None
 
 
 def _evaluate(P, R, terminal, policy, gamma, tol, max_sweeps, V0):
@@ -174,15 +194,28 @@ def _policy_evaluation_jit(P, R, terminal, policy, gamma, tol, max_sweeps):
     return _evaluate(P, R, terminal, policy, gamma, tol, max_sweeps, V0)
 
 
-def policy_improvement(P: Array, R: Array, V: Array, gamma: float | Array) -> tuple[Array, Array]:
+def policy_improvement(
+    P: Array,
+    R: Array,
+    V: Array,
+    gamma: float | Array,
+    spread_ties: bool = False,
+    tol: float | Array = 1e-6,
+) -> tuple[Array, Array]:
     """Policy improvement (Sutton & Barto section 4.2, eq. 4.9):
     `pi'(s) = argmax_a [r(s, a) + gamma * sum_s' p(s'|s,a) V(s')]`.
 
-    Shapes: `P [S, A, S]`, `R [S, A]`, `V [S]`. Returns `(policy [S, A] one-hot, Q [S, A])`;
-    ties go to the lowest action index (`greedy_policy`).
+    Shapes: `P [S, A, S]`, `R [S, A]`, `V [S]`. Returns `(policy [S, A], Q [S, A])`; ties go
+    to the lowest action index (one-hot), or with `spread_ties` are shared equally among
+    the actions within `10 * tol / (1 - gamma)` of the best (`tol`: the accuracy `V` was
+    evaluated to), the course's rule.
     """
+    return _improve(P, R, V, gamma, _tie_tol(spread_ties, tol, gamma))
+
+
+def _improve(P, R, V, gamma, tie_tol):
     Q = q_from_v(P, R, V, gamma)
-    return greedy_policy(Q), Q
+    return greedy_policy(Q, tie_tol), Q
 
 
 def policy_iteration(
@@ -194,6 +227,7 @@ def policy_iteration(
     max_sweeps: int = 10_000,
     max_iterations: int = 1_000,
     policy: Array | None = None,
+    spread_ties: bool = False,
 ) -> DPResult:
     """Policy iteration (Sutton & Barto section 4.3): alternate policy evaluation (eq. 4.5,
     warm-started from the previous policy's values) and greedy improvement (eq. 4.9) until
@@ -211,13 +245,16 @@ def policy_iteration(
       tol, max_sweeps: per evaluation, as in `policy_evaluation`.
       max_iterations: safety bound on the number of improvement steps.
       policy: the initial `[S, A]` policy; default uniform random.
+      spread_ties: (static) improvement spreads the probability equally over the actions
+        within `stable_tol` of the best (the course's rule) instead of taking the lowest
+        index.
 
     Returns:
       `DPResult`: `V` and `Q` of the last evaluated (stable) policy, `policy` greedy with
-      respect to that `Q` (one-hot, ties to the lowest index: it may differ from the
-      stable policy only between actions within `stable_tol`), total evaluation
-      `sweeps`, and `iterations` (evaluations, including the last one that found the
-      policy stable).
+      respect to that `Q` (one-hot, ties to the lowest index, or spread over the ties: it
+      may differ from the stable policy only between actions within `stable_tol`), total
+      evaluation `sweeps`, and `iterations` (evaluations, including the last one that found
+      the policy stable).
 
     Raises:
       ValueError: for bad shapes, an initial policy that is not a distribution per state,
@@ -230,18 +267,23 @@ def policy_iteration(
     _check_gamma(gamma)
     _check_tol(tol, max_sweeps)
     check_values("dp", "max_iterations", max_iterations, low=1.0, integer=True)
-    return _policy_iteration_jit(P, R, terminal, gamma, tol, max_sweeps, max_iterations, policy)
+    return _policy_iteration_jit(
+        P, R, terminal, gamma, tol, max_sweeps, max_iterations, policy, bool(spread_ties)
+    )
 
 
-@jax.jit
-def _policy_iteration_jit(P, R, terminal, gamma, tol, max_sweeps, max_iterations, policy):
+@functools.partial(jax.jit, static_argnames="spread_ties")
+def _policy_iteration_jit(
+    P, R, terminal, gamma, tol, max_sweeps, max_iterations, policy, spread_ties=False
+):
     P, R, policy = (jnp.asarray(x, jnp.float32) for x in (P, R, policy))
-    stable_tol = 10.0 * tol / (1.0 - gamma)
+    stable_tol = 10.0 * tol / jnp.maximum(1.0 - gamma, 1e-2)
+    tie_tol = _tie_tol(spread_ties, tol, gamma)
 
     def body(carry):
         policy, V, _, sweeps, iterations, _ = carry
         V, n = _evaluate(P, R, terminal, policy, gamma, tol, max_sweeps, V)
-        greedy, Q = policy_improvement(P, R, V, gamma)
+        greedy, Q = _improve(P, R, V, gamma, tie_tol)
         expected = jnp.sum(policy * Q, axis=-1)
         stable = jnp.all(expected >= jnp.max(Q, axis=-1) - stable_tol)
         return greedy, V, Q, sweeps + n, iterations + 1, stable
@@ -253,7 +295,8 @@ def _policy_iteration_jit(P, R, terminal, gamma, tol, max_sweeps, max_iterations
     S, A = R.shape
     init = (policy, jnp.zeros((S,)), jnp.zeros((S, A)), jnp.int32(0), jnp.int32(0), False)
     _, V, Q, sweeps, iterations, _ = jax.lax.while_loop(cond, body, init)
-    return DPResult(V=V, Q=Q, policy=greedy_policy(Q), sweeps=sweeps, iterations=iterations)
+    policy = greedy_policy(Q, tie_tol)
+    return DPResult(V=V, Q=Q, policy=policy, sweeps=sweeps, iterations=iterations)
 
 
 def value_iteration(
@@ -263,6 +306,7 @@ def value_iteration(
     gamma: float | Array,
     tol: float = 1e-6,
     max_sweeps: int = 10_000,
+    spread_ties: bool = False,
 ) -> DPResult:
     """Value iteration (Sutton & Barto section 4.4, eq. 4.10): from `V = 0`, synchronous
     sweeps of the Bellman optimality backup
@@ -275,10 +319,12 @@ def value_iteration(
       gamma: discount in [0, 1) (traced: vmappable).
       tol: stopping threshold on the largest change of one sweep.
       max_sweeps: safety bound on the number of sweeps.
+      spread_ties: (static) the policy spreads its probability equally over the actions
+        within `10 * tol / (1 - gamma)` of the best, instead of taking the lowest index.
 
     Returns:
-      `DPResult` with `V [S]`, `Q [S, A]` (from the final `V`), the greedy one-hot
-      `policy [S, A]`, `sweeps`, and `iterations = sweeps`.
+      `DPResult` with `V [S]`, `Q [S, A]` (from the final `V`), the greedy `policy [S, A]`
+      (one-hot, or spread over ties), `sweeps`, and `iterations = sweeps`.
 
     Raises:
       ValueError: for bad shapes or a `gamma` outside [0, 1) (when concrete).
@@ -286,11 +332,11 @@ def value_iteration(
     _check_model(P, R, terminal)
     _check_gamma(gamma)
     _check_tol(tol, max_sweeps)
-    return _value_iteration_jit(P, R, terminal, gamma, tol, max_sweeps)
+    return _value_iteration_jit(P, R, terminal, gamma, tol, max_sweeps, bool(spread_ties))
 
 
-@jax.jit
-def _value_iteration_jit(P, R, terminal, gamma, tol, max_sweeps):
+@functools.partial(jax.jit, static_argnames="spread_ties")
+def _value_iteration_jit(P, R, terminal, gamma, tol, max_sweeps, spread_ties=False):
     P, R = jnp.asarray(P, jnp.float32), jnp.asarray(R, jnp.float32)
 
     def cond(carry):
@@ -305,7 +351,8 @@ def _value_iteration_jit(P, R, terminal, gamma, tol, max_sweeps):
     init = (jnp.zeros(P.shape[0], jnp.float32), jnp.float32(jnp.inf), jnp.int32(0))
     V, _, sweeps = jax.lax.while_loop(cond, body, init)
     Q = q_from_v(P, R, V, gamma)
-    return DPResult(V=V, Q=Q, policy=greedy_policy(Q), sweeps=sweeps, iterations=sweeps)
+    policy = greedy_policy(Q, _tie_tol(spread_ties, tol, gamma))
+    return DPResult(V=V, Q=Q, policy=policy, sweeps=sweeps, iterations=sweeps)
 
 
 # ------------------------------------------------------------- planning as an agent
@@ -319,11 +366,15 @@ class DPConfig:
       method: `value_iteration` or `policy_iteration`.
       max_sweeps: safety bound on the Bellman sweeps (per evaluation for policy iteration).
       max_iterations: safety bound on policy iteration's improvement steps.
+      spread_ties: the greedy policy shares its probability equally among tied actions
+        (the course's rule; the agent then samples among them) instead of taking the
+        lowest index.
     """
 
     method: str = "value_iteration"
     max_sweeps: int = 10_000
     max_iterations: int = 1_000
+    spread_ties: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ("value_iteration", "policy_iteration"):
@@ -332,6 +383,8 @@ class DPConfig:
                 f"got {self.method!r}"
             )
         check_counts("DPConfig", self, "max_sweeps", "max_iterations")
+        if not isinstance(self.spread_ties, bool):
+            raise ValueError(f"DPConfig.spread_ties must be a bool, got {self.spread_ties!r}")
 
 
 @hyperparameters
@@ -339,7 +392,8 @@ class DPHParams:
     """Traced settings of a planning agent (a batch of discounts is one `vmap`).
 
     Attributes:
-      gamma: discount factor in [0, 1).
+      gamma: discount factor in [0, 1]; 1 converges on an episodic world whose policies all
+        end or earn nothing forever, and otherwise stops at `max_sweeps` (`converged` False).
       tol: sweeps stop once the largest change of one sweep is below this.
     """
 
@@ -347,7 +401,7 @@ class DPHParams:
     tol: float = 1e-6
 
     def validate(self) -> None:
-        check_values("DPHParams", "gamma", self.gamma, low=0.0, high=1.0, high_open=True)
+        check_values("DPHParams", "gamma", self.gamma, low=0.0, high=1.0)
         check_values("DPHParams", "tol", self.tol, low=0.0, low_open=True)
 
 
@@ -357,6 +411,7 @@ class DPState(NamedTuple):
     Q: Array  # [S, A]
     hparams: DPHParams
     sweeps: Array  # shape=(), int32
+    converged: Array  # shape=(), bool: stopped by `tol`, not by `max_sweeps`
 
 
 def make_dp_agent(config: DPConfig, P: Array, R: Array, terminal: Array) -> Agent:
@@ -375,14 +430,19 @@ def make_dp_agent(config: DPConfig, P: Array, R: Array, terminal: Array) -> Agen
         del key, obs
         hp = as_leaves(hparams)
         if config.method == "value_iteration":
-            result = _value_iteration_jit(P, R, terminal, hp.gamma, hp.tol, config.max_sweeps)
+            result = _value_iteration_jit(
+                P, R, terminal, hp.gamma, hp.tol, config.max_sweeps, config.spread_ties
+            )
         else:
             uniform = jnp.full((S, A), 1.0 / A, jnp.float32)
             result = _policy_iteration_jit(
                 P, R, terminal, hp.gamma, hp.tol, config.max_sweeps, config.max_iterations,
-                uniform,
+                uniform, config.spread_ties,
             )  # fmt: skip
-        return DPState(result.policy, result.V, result.Q, hp, result.sweeps)
+        converged = result.sweeps < config.max_sweeps * (
+            1 if config.method == "value_iteration" else config.max_iterations
+        )
+        return DPState(result.policy, result.V, result.Q, hp, result.sweeps, converged)
 
     def act(state: DPState, obs: Array, key: Key, greedy: bool = False) -> Array:
         probs = state.params[obs]
@@ -395,13 +455,15 @@ def make_dp_agent(config: DPConfig, P: Array, R: Array, terminal: Array) -> Agen
     return Agent(init=init, act=act, update=update)
 
 
+_PLAY = TrainConfig(total_env_steps=1_000, chunk_env_steps=100, eval_episodes=8)
+
 PRESETS: dict[str, Preset] = {
     # The lessons' discount; 1,000 steps of the greedy policy measure its return.
-    "default": Preset(
-        None,
-        DPHParams(gamma=0.9),
-        TrainConfig(total_env_steps=1_000, chunk_env_steps=100, eval_episodes=8),
-    ),
+    "default": Preset(None, DPHParams(gamma=0.9), _PLAY),
+    # The course's DP lessons (on GridWorldDP-v0: traps pay -1 but are not terminal): gamma
+    # 0.9, ties spread equally (the planner's moves sample among them, as the course's
+    # "move" button does). The registry sets `method` per algorithm.
+    "course": Preset(DPConfig(spread_ties=True), DPHParams(gamma=0.9), _PLAY),
 }
 
 

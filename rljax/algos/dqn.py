@@ -16,6 +16,7 @@ import optax
 
 from rljax import losses, optim
 from rljax.core.config import Preset, TrainConfig, pick_preset
+from rljax.core.keys import split_to_scan
 from rljax.core.types import Agent, Array, EnvSpec, Key, Metrics, Transition
 from rljax.core.validation import (
     as_leaves,
@@ -26,7 +27,7 @@ from rljax.core.validation import (
     hyperparameters,
 )
 from rljax.exploration import epsilon_at, epsilon_greedy_policy
-from rljax.nets import check_kernel_init, q_network
+from rljax.nets import ConvSpec, check_conv, check_kernel_init, q_network
 from rljax.replay import ReplayBuffer, replay_add, replay_init, replay_sample
 
 
@@ -40,6 +41,9 @@ class DQNConfig:
       buffer_size: replay memory capacity (transitions).
       batch_size: transitions per gradient step.
       gradient_steps: gradient steps per `update` call (per rollout of `T * B` steps).
+      conv: `(features, kernel, stride)` of each convolution applied to image observations
+        `[H, W, C]` before the hidden layers; None: MinAtar's one 3x3 convolution of 16
+        channels for images, none for vectors (`rljax.nets.conv_layers`); `()`: flatten.
     """
 
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -47,8 +51,10 @@ class DQNConfig:
     buffer_size: int = 10_000
     batch_size: int = 64
     gradient_steps: int = 1
+    conv: ConvSpec | None = None
 
     def __post_init__(self) -> None:
+        check_conv("DQNConfig", self.conv)
         check_counts("DQNConfig", self, "buffer_size", "batch_size", "gradient_steps")
         if self.batch_size > self.buffer_size:
             raise ValueError(
@@ -83,8 +89,10 @@ class DQNHParams:
       double_dqn: Double DQN's target (online argmax, target value) instead of DQN's.
       huber: the Huber loss instead of the squared TD error.
       max_grad_norm: clip gradients to this global norm (inf: no clipping).
+      clip_rewards: store rewards clipped to [-1, 1] (the course's Atari rule; a
+        `terminal_reward` still replaces the reward of terminating transitions).
       terminal_reward: reward stored for terminating transitions instead of the
-        environment's (the course's -100 when the pole falls); NaN keeps the environment's.
+        environment's (the course's -100 when the pole falls); None keeps the environment's.
     """
 
     learning_rate: float = 1e-3
@@ -101,7 +109,8 @@ class DQNHParams:
     double_dqn: bool = True
     huber: bool = True
     max_grad_norm: float = 10.0
-    terminal_reward: float = math.nan
+    clip_rewards: bool = False
+    terminal_reward: float | None = None
 
     def validate(self) -> None:
         check = lambda name, **kw: check_values("DQNHParams", name, getattr(self, name), **kw)  # noqa: E731
@@ -116,8 +125,9 @@ class DQNHParams:
         check("target_update_period", low=0.0, integer=True)
         check("tau", low=0.0, high=1.0, low_open=True)
         check("max_grad_norm", low=0.0, low_open=True, high=math.inf)
-        check("terminal_reward", allow_nan=True)
-        for name in ("target_update_on_done", "double_dqn", "huber"):
+        if self.terminal_reward is not None:
+            check("terminal_reward")
+        for name in ("target_update_on_done", "double_dqn", "huber", "clip_rewards"):
             check_bool("DQNHParams", name, getattr(self, name))
 
 
@@ -142,12 +152,16 @@ def learning_rate_at(hparams: DQNHParams, gradient_steps: Array) -> Array:
 
 
 def _store(buffer: ReplayBuffer, rollout: Transition, hp: DQNHParams) -> ReplayBuffer:
-    """Add a rollout `[T, B]` to the memory, rewriting the reward of terminating
-    transitions to `terminal_reward` unless it is NaN."""
+    """Add a rollout `[T, B]` to the memory, its rewards clipped to [-1, 1] with
+    `clip_rewards`, and the reward of terminating transitions rewritten to
+    `terminal_reward` unless it is None."""
     items = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), rollout)
-    rewrite = (items.discount == 0.0) & ~jnp.isnan(hp.terminal_reward)
-    reward = jnp.where(rewrite, hp.terminal_reward, items.reward)
-    return replay_add(buffer, items._replace(reward=reward))
+    clipped = jnp.where(hp.clip_rewards, jnp.clip(items.reward, -1.0, 1.0), items.reward)
+    items = items._replace(reward=clipped)
+    if hp.terminal_reward is not None:  # static: None has no leaf
+        reward = jnp.where(items.discount == 0.0, hp.terminal_reward, items.reward)
+        items = items._replace(reward=reward)
+    return replay_add(buffer, items)
 
 
 def _target_update(
@@ -173,7 +187,7 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
     `learning_starts` transitions. The target network then moves towards the online one
     (`optax.incremental_update` at rate `tau`) when its period elapses or an episode ended.
     """
-    network = q_network(config.hidden_sizes, config.kernel_init, spec)
+    network = q_network(config.hidden_sizes, config.kernel_init, spec, config.conv)
 
     def init(key: Key, hparams: DQNHParams, obs: Array) -> DQNState:
         params = network.init(key, obs)
@@ -209,8 +223,11 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
         buffer = _store(state.buffer, rollout, hp)
         learn = buffer.size >= hp.learning_starts
 
+        keys, as_key = split_to_scan(key, config.gradient_steps)
+
         def gradient_step(carry, k):
             params, opt_state, steps = carry
+            k = as_key(k)
             opt_state = optim.set_learning_rate(opt_state, learning_rate_at(hp, steps))
             batch = replay_sample(buffer, k, config.batch_size)
             (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -223,13 +240,13 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
         (params, opt_state, steps), (loss, q_mean) = jax.lax.scan(
             gradient_step,
             (state.params, state.opt_state, state.gradient_steps),
-            jax.random.split(key, config.gradient_steps),
+            keys,
         )
         calls = state.update_calls + 1
         target_params = _target_update(params, state.target_params, calls, rollout.done, hp)
         new_state = DQNState(params, target_params, opt_state, buffer, hp, calls, steps)
         metrics = {
-            "loss": jnp.where(learn, jnp.mean(loss), jnp.nan),
+            "loss": jnp.where(learn, jnp.mean(loss), 0.0),  # 0 until learning starts
             "q_mean": jnp.mean(q_mean),
             "epsilon": epsilon_at(hp, steps),
             "learning_rate": learning_rate_at(hp, steps),
@@ -263,7 +280,8 @@ PRESETS: dict[str, Preset] = {
     # epsilon 1.0 * 0.999 per training step down to 0.01, batch 64, memory 2,000, learning
     # from 1,000 samples, one gradient step per environment step, target copied at the end
     # of each episode, -100 when the pole falls, stop once the last 10 scores average > 490.
-    "lecture": Preset(
+    # (Also under its former name, `lecture`.)
+    "course": Preset(
         config=_COURSE_CONFIG,
         hparams=_COURSE_HPARAMS,
         train_config=TrainConfig(
@@ -282,6 +300,38 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
 }
+PRESETS["lecture"] = PRESETS["course"]  # the course preset's former name
+
+
+# Breakout-MinAtar (10x10x4 binary planes, 3 actions), adapted from the course's Atari DQN
+# (`3-atari/1-breakout/breakout_dqn.py`: 84x84x4 grey frames, convolutions 32 8x8/4,
+# 64 4x4/2, 64 3x3/1, dense 512). Kept: the Huber loss, plain DQN's target (no Double DQN),
+# gamma 0.99, rewards clipped to [-1, 1], epsilon from 1.0 down to 0.1, a hard target copy
+# on a fixed period, learning only once the memory holds enough transitions. Changed, for
+# frames 70 times smaller and a CPU budget: MinAtar's network (one 3x3 convolution of 16
+# channels, dense 128); Adam 1e-3 (course: RMSprop 2.5e-4); memory 100k (400k), learning
+# from 5k transitions (50k), target copied every 2,000 env steps (10,000), epsilon decayed
+# exponentially to 0.1 in about 100k env steps (linearly over 1M); 8 environments per seed,
+# one gradient step on a batch of 64 per 8 env steps (course: 32 at every step), the
+# gradient clipped to norm 10. Measured in benchmarks/breakout.py (README "Pixels").
+PRESETS["breakout"] = Preset(
+    config=DQNConfig(hidden_sizes=(128,), buffer_size=100_000, batch_size=64, conv=((16, 3, 1),)),
+    hparams=DQNHParams(
+        learning_rate=1e-3,
+        learning_rate_end=1e-3,
+        gamma=0.99,
+        epsilon=1.0,
+        epsilon_end=0.1,
+        epsilon_decay=0.99982,
+        learning_starts=5_000.0,
+        target_update_period=250.0,
+        double_dqn=False,
+        huber=True,
+        max_grad_norm=10.0,
+        clip_rewards=True,
+    ),
+    train_config=TrainConfig(total_env_steps=160_000, num_envs=8, chunk_env_steps=3_200),
+)
 
 
 def preset(name: str) -> Preset:

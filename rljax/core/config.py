@@ -88,11 +88,12 @@ class TrainConfig:
 
 class Preset(NamedTuple):
     """A complete, named setting of an algorithm: static config, traced hyperparameters,
-    driver settings."""
+    driver settings, and the environments it was made for (empty: any environment)."""
 
     config: Any
     hparams: Any
     train_config: TrainConfig
+    envs: tuple[str, ...] = ()
 
 
 def pick_preset(presets: dict[str, Preset], name: str, label: str) -> Preset:

@@ -8,7 +8,7 @@ from typing import Any
 import gymnax
 
 from rljax.core.types import env_spec
-from rljax.envs import gridworld, pacman, probes
+from rljax.envs import gridworld, pacman, pixel_probe, probes
 
 _REGISTRY: dict[str, Callable[[], Any]] = {}
 
@@ -40,7 +40,8 @@ def make(env_id: str) -> tuple[Any, Any]:
     raise ValueError(f"unknown environment id {env_id!r}; known ids: {known}")
 
 
-for _id, _factory in {**probes.PROBES, **gridworld.GRIDWORLDS, **pacman.PACMAN}.items():
+_ALL = {**probes.PROBES, **pixel_probe.PIXEL_PROBES, **gridworld.GRIDWORLDS, **pacman.PACMAN}
+for _id, _factory in _ALL.items():
     register(_id, _factory)
 
 __all__ = ["env_spec", "make", "register", "registered_envs"]

@@ -24,6 +24,17 @@ is exactly what `transition_model` reports, so dynamic programming needs no spec
 * `GridWorld-v0`: 4 actions, observation the state index (int32, shape `()`).
 * `GridWorld5-v0`: the same with the stay action (5 actions).
 * `GridWorld(one_hot=True)`: observation a one-hot float32 `[25]` (for networks).
+
+The course's own settings (rlcode/reinforcement-learning-kr, `1-grid-world`), as two ids
+whose default params are those of its lessons (`docs/course.md`):
+
+* `GridWorldDP-v0` (`COURSE_DP_PARAMS`), the dynamic-programming lessons' world
+  (`1-policy-iteration`, `2-value-iteration`): +1 at the goal, -1 at the traps, and only
+  the goal is terminal.
+* `GridWorld100-v0` (`COURSE_MODEL_FREE_PARAMS`), the model-free lessons' world
+  (`3-monte-carlo`, `4-sarsa`, `5-q-learning`): +100 at the goal, -100 at the traps, both
+  terminal. The course has no step limit; the limit here is 10,000 steps, which no
+  episode of the course's agents comes near (it bounds a greedy walk that never ends).
 """
 
 from __future__ import annotations
@@ -80,6 +91,14 @@ class GridWorldParams(environment.EnvParams):
         check("max_steps_in_episode", low=1.0, integer=True)
 
 
+COURSE_DP_PARAMS = GridWorldParams(traps_terminal=False)
+"""The dynamic-programming lessons' world: traps pay -1 and the walk goes on."""
+COURSE_MODEL_FREE_PARAMS = GridWorldParams(
+    goal_reward=100.0, trap_reward=-100.0, traps_terminal=True, max_steps_in_episode=10_000
+)
+"""The model-free lessons' world: +100 at the goal, -100 at the traps, both terminal."""
+
+
 def _cell_masks(params: GridWorldParams) -> tuple[Array, Array]:
     """Per-state `[S]` arrays: the reward for entering the cell, and the terminal flag."""
     idx = jnp.arange(NUM_STATES)
@@ -112,20 +131,33 @@ class GridWorld(environment.Environment[GridWorldState, GridWorldParams]):
     Args:
       stay_action: add action 4, stay in place (static: it fixes the action count).
       one_hot: observe a one-hot float32 `[25]` instead of the int32 index `[]` (static).
+      defaults: the params `default_params` returns (`GridWorldParams()` if None).
+      env_id: the name under which it is registered (default `GridWorld-v0`, or
+        `GridWorld5-v0` with the stay action).
     """
 
-    def __init__(self, stay_action: bool = False, one_hot: bool = False) -> None:
+    def __init__(
+        self,
+        stay_action: bool = False,
+        one_hot: bool = False,
+        defaults: GridWorldParams | None = None,
+        env_id: str | None = None,
+    ) -> None:
         super().__init__()
         self.stay_action = bool(stay_action)
         self.one_hot = bool(one_hot)
+        self.defaults = GridWorldParams() if defaults is None else defaults
+        self.env_id = env_id
 
     @property
     def name(self) -> str:
+        if self.env_id is not None:
+            return self.env_id
         return "GridWorld5-v0" if self.stay_action else "GridWorld-v0"
 
     @property
     def default_params(self) -> GridWorldParams:
-        return GridWorldParams()
+        return self.defaults
 
     @property
     def num_actions(self) -> int:
@@ -296,4 +328,8 @@ def render_values(
 GRIDWORLDS = {
     "GridWorld-v0": GridWorld,
     "GridWorld5-v0": lambda: GridWorld(stay_action=True),
+    "GridWorldDP-v0": lambda: GridWorld(defaults=COURSE_DP_PARAMS, env_id="GridWorldDP-v0"),
+    "GridWorld100-v0": lambda: GridWorld(
+        defaults=COURSE_MODEL_FREE_PARAMS, env_id="GridWorld100-v0"
+    ),
 }

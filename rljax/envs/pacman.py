@@ -1,51 +1,60 @@
 """The course's moving-ghost Pacman: a 5x5 grid, three sliding ghosts and a strawberry.
 
+`Pacman-v0` is the world of the course's Deep SARSA lesson (rlcode/reinforcement-learning-kr,
+`1-grid-world/6-deep-sarsa/environment.py`), `PacmanReinforce-v0` that of its REINFORCE
+lesson (`7-reinforce/environment.py`): the same world that also pays `step_reward = -0.1`
+on every step. `tests/test_pacman.py` checks both transition by transition against the
+course's rules re-implemented in plain Python.
+
 Layout (row, col), rows 0..4 top to bottom, cols 0..4 left to right (default layout)::
 
     P . . . .        P: Pacman, starts at (0, 0)
-    . G . . .        G: ghost 0 at (1, 1), moving right (+1)
-    . . G . .           ghost 1 at (2, 2), moving left  (-1)
-    . . . G .           ghost 2 at (3, 3), moving right (+1)
+    G . . . .        G: ghost 0 at (1, 0)
+    . G . . .           ghost 1 at (2, 1)
+    . . G . .           ghost 2 at (3, 2), all three moving right at the start
     . . . . S        S: the strawberry (goal) at (4, 4)
 
-Actions (5): 0 stay, 1 up, 2 down, 3 left, 4 right. A move into the outer wall leaves
-Pacman where it is (`step` clips an out-of-range action into the valid ones).
+Actions (5), the course's order: 0 up, 1 down, 2 right, 3 left, 4 stay. A move into the
+outer wall leaves Pacman where it is (`step` clips an out-of-range action into the valid
+ones).
 
-Ghosts slide horizontally in their own (fixed) row. A ghost about to leave the grid turns
-back and moves one cell the other way in the same move (a ghost at col 4 moving right goes
-to col 3 and now moves left). Ghosts move on the steps `t = 1, 1 + p, 1 + 2p, ...` where
-`t` counts Pacman's steps in the episode and `p = ghost_period`: the step that starts at
-`state.time` moves them iff `state.time % ghost_period == 0`. With the default `p = 2` they
-move after Pacman's 1st, 3rd, 5th, ... step and stand still after its 2nd, 4th, ...; with
-`p = 1` they move on every step.
+Ghosts slide horizontally in their own row. A ghost about to leave the grid turns back
+and moves one cell the other way in the same move (a ghost at col 4 moving right goes to
+col 3 and now moves left). The ghosts move on every `ghost_period`-th step (2, the
+course's), counted by `state.clock`: the steps taken since the environment was made. As
+in the course, this clock runs on across episodes (the course's step counter is never
+reset), so the ghosts of an episode that starts after an odd number of steps in all first
+stand still. A step that starts at `clock % ghost_period == 0` moves them.
 
-Order within a step: Pacman moves, then the ghosts (if it is their turn). Pacman *touches*
-a ghost if they share a cell after the step, or if they swapped cells during it. Rewards:
+Order within a step (the course's): first the ghosts move (on their steps), then Pacman.
+Then the rewards of the cell Pacman ends on add up:
 
-* entering the strawberry pays `goal_reward` (+1) and terminates the episode. It takes
-  precedence: a step that both enters the goal and touches a ghost pays only
-  `goal_reward` (and terminates);
-* otherwise a step that touches one or more ghosts pays `ghost_reward` (-1) once (not once
-  per ghost). This is paid on *every* step that ends on (or swaps with) a ghost, also when
-  Pacman stays put and a ghost walks into it. With `ghost_terminal=False` (default, the
-  course's version) the episode goes on; with `ghost_terminal=True` it terminates;
-* every other step pays 0.
+* `goal_reward` (+1) on the strawberry, which terminates the episode;
+* `ghost_reward` (-1) for each ghost on that cell (ghosts that pass through Pacman, or
+  swap cells with it, do not count). With `ghost_terminal=False` (the course's) the
+  episode goes on; with `ghost_terminal=True` it terminates;
+* `step_reward` on every step (0 in `Pacman-v0`, -0.1 in `PacmanReinforce-v0`).
 
-Episodes are truncated (not terminated) after `max_steps_in_episode` steps; the gymnax
-base class auto-resets and keeps the pre-reset observation in `info["final_observation"]`.
-Should `step_env` be called from the goal cell it is absorbing: nothing moves, reward 0,
-terminated. `is_terminated(state)` sees only cells, so it cannot see a swap.
+The course has no time limit. Episodes are truncated (not terminated) after
+`max_steps_in_episode` = 10,000 steps, far beyond any episode of the course's agents: a
+bound is needed only so that a policy that never reaches the strawberry (hiding from the
+ghosts) ends. The gymnax base class auto-resets and keeps the pre-reset observation in
+`info["final_observation"]`. Should `step_env` be called from the goal cell it is
+absorbing: nothing moves, reward 0, terminated.
 
-Observation (float32 `[15]`), positions relative to Pacman (`dx = col - pac_col`,
-`dy = row - pac_row`), for ghosts 0, 1, 2 in order and then the strawberry::
+Observation (float32 `[15]`, the course's `get_state`), positions relative to Pacman
+(`dx = col - pac_col`, `dy = row - pac_row`), for ghosts 0, 1, 2 in order and then the
+strawberry::
 
     [g0_dx, g0_dy, -1, g0_dir, g1_dx, g1_dy, -1, g1_dir, g2_dx, g2_dy, -1, g2_dir,
      goal_dx, goal_dy, +1]
 
-where `-1` / `+1` are the labels (ghost / strawberry) and `gi_dir` is the ghost's current
-direction of motion (+1 right, -1 left; after a bounce, the new direction).
+where `-1` / `+1` are the labels (ghost / strawberry) and `gi_dir` is the course's
+direction label: **-1 while the ghost moves right, +1 while it moves left** (the last
+direction it moved in; it flips at the wall on the ghost's next move). `state.ghost_dirs`
+holds the column step instead (+1 right, -1 left): `gi_dir = -ghost_dirs[i]`.
 
-The ghost layout is static: `Pacman(ghost_rows=(1, 2, 3), ghost_cols=(1, 2, 3))`. It must
+The ghost layout is static: `Pacman(ghost_rows=(1, 2, 3), ghost_cols=(0, 1, 2))`. It must
 hold exactly three ghosts inside the grid, none on the start or the goal cell.
 """
 
@@ -68,16 +77,17 @@ NUM_GHOSTS = 3
 START = (0, 0)
 GOAL = (SIZE - 1, SIZE - 1)
 GHOST_ROWS = (1, 2, 3)
-GHOST_COLS = (1, 2, 3)
-GHOST_DIRS = (1, -1, 1)  # initial directions: +1 right, -1 left
+GHOST_COLS = (0, 1, 2)
+GHOST_DIRS = (1, 1, 1)  # initial column steps: all three move right
 OBS_SIZE = 4 * NUM_GHOSTS + 3
-ACTION_NAMES = ("stay", "up", "down", "left", "right")
-# (d_row, d_col) per action.
-_MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)
+ACTION_NAMES = ("up", "down", "right", "left", "stay")
+# (d_row, d_col) per action, in the course's order.
+_MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]], np.int32)
 
 
 @struct.dataclass
 class PacmanState(environment.EnvState):
+    clock: jax.Array  # shape=(), int32, steps since the environment was made (not reset)
     pacman: jax.Array  # shape=(2,), int32, (row, col)
     ghost_cols: jax.Array  # shape=(3,), int32
     ghost_dirs: jax.Array  # shape=(3,), int32, +1 right or -1 left
@@ -89,26 +99,33 @@ class PacmanParams(environment.EnvParams):
 
     Attributes:
       goal_reward: reward for entering the strawberry (always terminal).
-      ghost_reward: reward for a step that touches a ghost.
+      ghost_reward: reward per ghost on Pacman's cell after a step.
+      step_reward: reward added on every step (the course's REINFORCE world: -0.1).
       ghost_terminal: touching a ghost ends the episode (default False, the course's
         version: it only pays `ghost_reward`).
-      ghost_period: ghosts move on the steps that start at `time % ghost_period == 0`.
-      max_steps_in_episode: time limit (truncation, not termination).
+      ghost_period: ghosts move on the steps that start at `clock % ghost_period == 0`.
+      max_steps_in_episode: time limit (truncation, not termination; the course has none).
     """
 
     goal_reward: float = 1.0
     ghost_reward: float = -1.0
+    step_reward: float = 0.0
     ghost_terminal: bool = False
     ghost_period: int = 2
-    max_steps_in_episode: int = 100
+    max_steps_in_episode: int = 10_000
 
     def validate(self) -> None:
         check = lambda name, **kw: check_values("PacmanParams", name, getattr(self, name), **kw)  # noqa: E731
         check("goal_reward")
         check("ghost_reward")
+        check("step_reward")
         check_bool("PacmanParams", "ghost_terminal", self.ghost_terminal)
         check("ghost_period", low=1.0, integer=True)
         check("max_steps_in_episode", low=1.0, integer=True)
+
+
+REINFORCE_PARAMS = PacmanParams(step_reward=-0.1)
+"""The course's REINFORCE world (`PacmanReinforce-v0`): -0.1 on every step."""
 
 
 def _check_layout(ghost_rows: Any, ghost_cols: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -151,7 +168,7 @@ def observe(state: PacmanState, ghost_rows: Any = GHOST_ROWS) -> Array:
             cols - pac[1],
             rows - pac[0],
             jnp.full((NUM_GHOSTS,), -1, jnp.int32),
-            jnp.asarray(state.ghost_dirs, jnp.int32),
+            -jnp.asarray(state.ghost_dirs, jnp.int32),  # the course's label: -1 = right
         ],
         axis=-1,
     ).reshape(-1)
@@ -204,10 +221,11 @@ class Pacman(environment.Environment[PacmanState, PacmanParams]):
     def get_obs(self, state: PacmanState, params: Any = None, key: Any = None) -> jax.Array:
         return observe(state, self.ghost_rows)
 
-    def initial_state(self) -> PacmanState:
-        """The state every episode starts from (the layout is deterministic)."""
+    def initial_state(self, clock: Any = 0) -> PacmanState:
+        """The state every episode starts from (the layout is deterministic), at `clock`."""
         return PacmanState(
             time=jnp.int32(0),
+            clock=jnp.asarray(clock, jnp.int32),
             pacman=jnp.array(START, jnp.int32),
             ghost_cols=jnp.array(self.ghost_cols, jnp.int32),
             ghost_dirs=jnp.array(GHOST_DIRS, jnp.int32),
@@ -218,38 +236,46 @@ class Pacman(environment.Environment[PacmanState, PacmanParams]):
         state = self.initial_state()
         return self.get_obs(state), state
 
+    def step(
+        self,
+        key: jax.Array,
+        state: PacmanState,
+        action: int | jax.Array,
+        params: PacmanParams | None = None,
+    ) -> tuple[jax.Array, PacmanState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
+        """gymnax's `step` (auto-reset at the episode's end), except that the ghosts' clock
+        runs on through the reset, as the course's step counter does."""
+        obs, new, reward, terminated, truncated, info = super().step(key, state, action, params)
+        return obs, new.replace(clock=state.clock + 1), reward, terminated, truncated, info
+
     def step_env(self, key, state, action, params):
         del key
         action = jnp.clip(jnp.asarray(action, jnp.int32), 0, self.num_actions - 1)
         goal = jnp.array(GOAL, jnp.int32)
         at_goal = jnp.all(state.pacman == goal)
-        # Pacman moves first; a bump into the wall leaves it in place.
-        pac = jnp.clip(state.pacman + jnp.asarray(_MOVES)[action], 0, SIZE - 1)
-        # Then the ghosts, on the steps that start at time % ghost_period == 0.
+        # First the ghosts, on the steps that start at clock % ghost_period == 0 ...
         moved_cols, moved_dirs = move_ghosts(state.ghost_cols, state.ghost_dirs)
-        ghosts_move = state.time % params.ghost_period == 0
-        cols = jnp.where(ghosts_move, moved_cols, state.ghost_cols)
-        dirs = jnp.where(ghosts_move, moved_dirs, state.ghost_dirs)
-        # The goal cell is absorbing (the base class resets before this can happen).
+        ghosts_move = (state.clock % params.ghost_period == 0) & ~at_goal
+        cols = jnp.where(ghosts_move, moved_cols, state.ghost_cols).astype(jnp.int32)
+        dirs = jnp.where(ghosts_move, moved_dirs, state.ghost_dirs).astype(jnp.int32)
+        # ... then Pacman; a bump into the wall leaves it in place. The goal is absorbing
+        # (the base class resets before this can happen).
+        pac = jnp.clip(state.pacman + jnp.asarray(_MOVES)[action], 0, SIZE - 1)
         pac = jnp.where(at_goal, state.pacman, pac).astype(jnp.int32)
-        cols = jnp.where(at_goal, state.ghost_cols, cols).astype(jnp.int32)
-        dirs = jnp.where(at_goal, state.ghost_dirs, dirs).astype(jnp.int32)
         rows = jnp.asarray(self.ghost_rows, jnp.int32)
-        same_cell = (rows == pac[0]) & (cols == pac[1])
-        swapped = (
-            (rows == pac[0])
-            & (rows == state.pacman[0])
-            & (cols == state.pacman[1])
-            & (state.ghost_cols == pac[1])
-        )
-        touched = jnp.any(same_cell | swapped) & ~at_goal
+        hits = jnp.sum((rows == pac[0]) & (cols == pac[1]))
         reached = jnp.all(pac == goal) & ~at_goal
-        reward = jnp.where(
-            reached, params.goal_reward, jnp.where(touched, params.ghost_reward, 0.0)
+        reward = (
+            jnp.where(reached, params.goal_reward, 0.0)
+            + hits * params.ghost_reward
+            + params.step_reward
         )
-        ghost_ends = jnp.asarray(params.ghost_terminal, bool)
-        terminated = at_goal | reached | (touched & ghost_ends)
-        new = PacmanState(time=state.time + 1, pacman=pac, ghost_cols=cols, ghost_dirs=dirs)
+        reward = jnp.where(at_goal, 0.0, reward)
+        ghost_ends = jnp.asarray(params.ghost_terminal, bool) & (hits > 0)
+        terminated = at_goal | reached | ghost_ends
+        new = PacmanState(
+            time=state.time + 1, clock=state.clock + 1, pacman=pac, ghost_cols=cols, ghost_dirs=dirs
+        )
         return self.get_obs(new), new, jnp.asarray(reward, jnp.float32), terminated, {}
 
     def is_terminated(self, state: PacmanState, params: PacmanParams) -> jax.Array:
@@ -269,6 +295,19 @@ class Pacman(environment.Environment[PacmanState, PacmanParams]):
         return render_episode(states, path, self.ghost_rows, title)
 
 
+class PacmanReinforce(Pacman):
+    """The course's REINFORCE world: `Pacman` with `step_reward = -0.1` (its default
+    params are `REINFORCE_PARAMS`)."""
+
+    @property
+    def name(self) -> str:
+        return "PacmanReinforce-v0"
+
+    @property
+    def default_params(self) -> PacmanParams:
+        return REINFORCE_PARAMS
+
+
 def render_ascii(state: PacmanState, ghost_rows: Any = GHOST_ROWS) -> str:
     """One (unbatched) state as text: `P` Pacman, `G` a ghost (with `<`/`>` for its
     direction), `X` Pacman on a ghost's cell, `S` the strawberry, `.` an empty cell."""
@@ -282,7 +321,8 @@ def render_ascii(state: PacmanState, ghost_rows: Any = GHOST_ROWS) -> str:
     grid[pr][pc] = "X" if grid[pr][pc] == "G" else "P"
     arrows = " ".join(f"g{i}{'>' if d > 0 else '<'}" for i, d in enumerate(dirs))
     lines = [" ".join(row) for row in grid]
-    lines.append(f"t={int(np.asarray(state.time))} {arrows}")
+    clock = int(np.asarray(state.clock))
+    lines.append(f"t={int(np.asarray(state.time))} clock={clock} {arrows}")
     return "\n".join(lines)
 
 
@@ -397,4 +437,4 @@ def render_episode(
     return out
 
 
-PACMAN = {"Pacman-v0": Pacman}
+PACMAN = {"Pacman-v0": Pacman, "PacmanReinforce-v0": PacmanReinforce}

@@ -57,6 +57,7 @@ def expand(
     random: Mapping[str, tuple[float, float, str]] | None = None,
     samples: int | None = None,
     seed: int = 0,
+    env_id: str | None = None,
 ) -> list[Setting]:
     """The list of settings a sweep trains: the product of `grid`'s values, the explicit
     `settings`, or `samples` draws of `random` (`name: (low, high, "log" | "linear")`,
@@ -65,7 +66,7 @@ def expand(
     given = [x is not None for x in (grid, settings, random)]
     if sum(given) != 1:
         raise ValueError("a sweep needs exactly one of grid, settings or random")
-    valid = settable(algo, preset)
+    valid = settable(algo, preset, env_id)
     if grid is not None:
         names = list(grid)
     elif random is not None:
@@ -129,7 +130,7 @@ def _groups(
 ) -> list[_Group]:
     """Split settings by their static fields and build every batch (checking every value)
     before anything compiles."""
-    valid = settable(algo, preset)
+    valid = settable(algo, preset, env_id)
     by_static: dict[tuple, list[Setting]] = {}
     for s in settings:
         static = tuple(sorted((k, v) for k, v in s.items() if valid[k][2] != "hparams"))
@@ -193,7 +194,7 @@ def sweep(
     """
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
-    swept = expand(algo, preset, grid, settings, random, samples, seed)
+    swept = expand(algo, preset, grid, settings, random, samples, seed, env_id)
     groups = _groups(algo, env_id, preset, swept, seeds, seed, dict(overrides or {}))
     if compile_cache:
         enable_compile_cache()
