@@ -285,9 +285,9 @@ def test_reinforce_course_preset_reaches_the_strawberry():
     # The course's 2,500 episodes took 26k-39k steps where it learned; the port of its
     # script reached the strawberry greedily on 13 of 16 seeds, the other 3 collapsed onto
     # a policy that never gets there (benchmarks/course_ports.py).
-    out = _train("reinforce", seeds=4, key=1, total_env_steps=30_000, chunk_env_steps=30_000)
+    out = _train("reinforce", seeds=2, key=1, total_env_steps=30_000, chunk_env_steps=30_000)
     greedy = np.asarray(out.eval_returns)[:, 0]  # 1 - 0.1 per step: > -0.5 within 15 steps
-    assert np.sum(greedy > -0.5) >= 2, greedy
+    assert np.sum(greedy > -0.5) >= 1, greedy
 
 
 @pytest.mark.slow
@@ -305,7 +305,7 @@ def test_dqn_course_preset_learns_cartpole():
     # The port of the course's DQN (benchmarks/course_ports.py) averaged 134-279 over the
     # training episodes that ended between steps 2,500 and 5,000 (8 seeds; learning starts
     # at 1,000); random play lasts about 22 steps.
-    out = _train("dqn", seeds=2, total_env_steps=5_000, chunk_env_steps=2_500)
+    out = _train("dqn", seeds=1, total_env_steps=5_000, chunk_env_steps=2_500)
     returns = np.asarray(out.metrics["episode_return_mean"])[:, -1]  # steps 2,500-5,000
     assert np.all(returns > 100.0), returns
 
