@@ -249,6 +249,22 @@ def _train(algo, preset="course", seeds=8, key=0, **overrides):
     return train(keys, rljax.tile_hparams(exp.hparams, seeds))
 
 
+def _train_chunks(algo, seeds, key=0, **overrides):
+    """Like `_train`, without the final greedy evaluation (one compiled program fewer):
+    the run states and the metrics `[seeds, chunks]`."""
+    settings = {k: str(v) for k, v in overrides.items()}
+    exp = registry.make_experiment(algo, COURSE_ENVS[algo], "course", settings)
+    init, run_chunk = jax.jit(jax.vmap(exp.trainer.init)), jax.jit(jax.vmap(exp.trainer.run_chunk))
+    state = init(
+        jax.random.split(jax.random.key(key), seeds), rljax.tile_hparams(exp.hparams, seeds)
+    )
+    rows = []
+    for _ in range(exp.train_config.num_chunks):
+        state, row = run_chunk(state)
+        rows.append(row)
+    return state, {k: np.stack([np.asarray(r[k]) for r in rows], axis=1) for k in rows[0]}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("algo", "steps", "reached"),
@@ -295,8 +311,8 @@ def test_a2c_course_preset_meets_the_courses_stopping_rule():
     # The course's rule: the last 10 training episodes average above 490 (the -100 not
     # counted). The port of its script met it on 11 of 12 seeds, after 18k-57k steps
     # (6 of them within 30k); the 12th collapsed.
-    out = _train("a2c", seeds=2, total_env_steps=30_000, chunk_env_steps=5_000)
-    stopped = np.asarray(out.state.stop_step)
+    state, _ = _train_chunks("a2c", seeds=2, total_env_steps=30_000, chunk_env_steps=5_000)
+    stopped = np.asarray(state.stop_step)
     assert np.sum(stopped > 0) >= 1, stopped
 
 
@@ -305,8 +321,8 @@ def test_dqn_course_preset_learns_cartpole():
     # The port of the course's DQN (benchmarks/course_ports.py) averaged 134-279 over the
     # training episodes that ended between steps 2,500 and 5,000 (8 seeds; learning starts
     # at 1,000); random play lasts about 22 steps.
-    out = _train("dqn", seeds=1, total_env_steps=5_000, chunk_env_steps=2_500)
-    returns = np.asarray(out.metrics["episode_return_mean"])[:, -1]  # steps 2,500-5,000
+    _, metrics = _train_chunks("dqn", seeds=1, total_env_steps=5_000, chunk_env_steps=2_500)
+    returns = metrics["episode_return_mean"][:, -1]  # steps 2,500-5,000
     assert np.all(returns > 100.0), returns
 
 
