@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
-# Tests compile into memory only: the command line would otherwise turn on JAX's persistent
-# cache in ~/.cache for the whole worker (tests/test_sweep.py checks the cache on its own).
-os.environ.setdefault("RLJAX_NO_COMPILE_CACHE", "1")
+# One persistent compilation cache for the whole test run, never the user's ~/.cache: the
+# first process to load this file (the xdist controller, or a plain pytest) makes a
+# temporary folder; the workers and every `python -m rljax` subprocess inherit it, so a
+# program compiled in one process (an example, a CLI test, a worker) loads in the others.
+if not os.environ.get("RLJAX_COMPILE_CACHE_DIR"):
+    _cache = tempfile.mkdtemp(prefix="rljax-test-jax-cache-")
+    os.environ["RLJAX_COMPILE_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 from typing import NamedTuple
 
@@ -14,6 +22,9 @@ import jax
 import jax.numpy as jnp
 
 import rljax
+from rljax.run.cache import enable_compile_cache
+
+enable_compile_cache()
 
 
 class RecorderState(NamedTuple):

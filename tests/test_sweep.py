@@ -156,7 +156,8 @@ def test_sweep_on_four_devices_equals_one(tmp_path):
 
 
 def test_compile_cache_is_used_by_the_command_line(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "RLJAX_NO_COMPILE_CACHE"}
+    drop = ("RLJAX_NO_COMPILE_CACHE", "RLJAX_COMPILE_CACHE_DIR")  # the suite's shared cache
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     cmd = [sys.executable, "-m", "rljax", "train", "q_learning", "GridWorld-v0", "--seeds", "2",
            "--steps", "1000"]  # fmt: skip
@@ -175,3 +176,17 @@ def test_compile_cache_is_used_by_the_command_line(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "other" / "rljax").exists()
+
+
+def test_cache_folder_can_be_named_and_is_bounded(tmp_path, monkeypatch):
+    from rljax.run import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(cache.FOLDER, raising=False)
+    assert cache.default_cache_dir() == tmp_path / "xdg" / "rljax" / "jax"
+    monkeypatch.setenv(cache.FOLDER, str(tmp_path / "named"))
+    assert cache.default_cache_dir() == tmp_path / "named"
+    # The suite's own cache (tests/conftest.py) went through enable_compile_cache: bounded,
+    # hence locked by filelock against concurrent readers and writers.
+    assert jax.config.jax_compilation_cache_dir
+    assert jax.config.jax_compilation_cache_max_size == cache.MAX_BYTES
