@@ -363,10 +363,12 @@ def test_a2c_solves_the_contextual_bandit(shared_torso_config):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["a2c", "a3c"])
-def test_solves_cartpole_on_every_seed(algo):
-    # The `cartpole` presets: each seed trains until 32 greedy episodes average above 499;
+def test_solves_cartpole_on_every_seed():
+    # The `cartpole` preset: each seed trains until 32 greedy episodes average above 499;
     # solved means a fresh greedy evaluation (32 other episodes) >= 475 on all 4 seeds.
+    # A3C's preset is solved by benchmarks/actor_critic.py (8 seeds, time to solve); here
+    # A3C is held to A2C update by update (test_a3c_with_one_learner_equals_a2c_...).
+    algo = "a2c"
     exp = registry.make_experiment(algo, "CartPole-v1", "cartpole")
     seeds = 4
     keys = jax.random.split(jax.random.key(0), seeds)

@@ -1,14 +1,51 @@
-"""The newcomer's script runs end to end (tiny settings) and reloads what it saved."""
+"""The newcomer's script runs end to end (tiny settings) and reloads what it saved.
+
+`make demo`'s script runs as a real process; the other examples run in the test's process
+(`runpy`, as `python examples/NAME.py` would run them, flags in `sys.argv`), which saves
+starting Python and importing JAX once per script.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Done(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def example(monkeypatch, capsys):
+    """`example("name.py", *flags)` runs examples/name.py as `__main__`, in-process."""
+
+    def run(script: str, *flags) -> Done:
+        path = ROOT / "examples" / script
+        monkeypatch.setattr(sys, "argv", [str(path), *map(str, flags)])
+        monkeypatch.syspath_prepend(str(path.parent))
+        code, message = 0, ""
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        except SystemExit as e:  # argparse errors, sys.exit(main()), sys.exit("message")
+            if isinstance(e.code, str):
+                code, message = 1, e.code + "\n"
+            else:
+                code = e.code or 0
+        out = capsys.readouterr()
+        return Done(code, out.out, out.err + message)
+
+    return run
 
 
 def test_dqn_cartpole_example_runs_saves_and_reloads(tmp_path):
@@ -30,23 +67,14 @@ def test_dqn_cartpole_example_runs_saves_and_reloads(tmp_path):
     assert len(results["eval_return_per_seed"]) == 2
 
 
-def test_bad_steps_flag_is_reported(tmp_path):
-    cmd = [
-        sys.executable,
-        str(ROOT / "examples" / "dqn_cartpole.py"),
-        "--steps",
-        "1234",
-        "--out",
-        str(tmp_path),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+def test_bad_steps_flag_is_reported(tmp_path, example):
+    done = example("dqn_cartpole.py", "--steps", "1234", "--out", tmp_path)
     assert done.returncode != 0
     assert "--steps 1234" in done.stderr
 
 
-def test_gridworld_dp_example(tmp_path):
-    cmd = [sys.executable, str(ROOT / "examples" / "gridworld_dp.py"), "--out", str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+def test_gridworld_dp_example(tmp_path, example):
+    done = example("gridworld_dp.py", "--out", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "policy stable after" in done.stdout
     # Both methods reach V*, up to the evaluation's tolerance (1e-6 per sweep; allow 1e-4).
@@ -59,30 +87,22 @@ def test_gridworld_dp_example(tmp_path):
     assert (tmp_path / "policy_iteration_1.png").stat().st_size > 0
 
 
-def test_gridworld_td_example(tmp_path):
-    cmd = [
-        sys.executable,
-        str(ROOT / "examples" / "gridworld_td.py"),
-        "--seeds", "4",
-        "--steps", "2000",
-        "--out", str(tmp_path),
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+def test_gridworld_td_example(tmp_path, example):
+    done = example("gridworld_td.py", "--seeds", "4", "--steps", "2000", "--out", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     for label in ("TD(0)", "MC first-visit", "SARSA", "Q-learning", "DP optimum 0.590"):
         assert label in done.stdout, label
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
-def test_pacman_examples(tmp_path):
+def test_pacman_examples(tmp_path, example):
     runs = [
         ("deep_sarsa_pacman.py", ["--seeds", "2", "--steps", "2000"], "episode.gif"),
         ("reinforce_pacman.py", ["--seeds", "2", "--steps", "3200"], "episode.gif"),
     ]
     for i, (script, flags, animation) in enumerate(runs):
         out = tmp_path / str(i)
-        cmd = [sys.executable, str(ROOT / "examples" / script), *flags, "--out", str(out)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        done = example(script, *flags, "--out", out)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "seed 1: greedy return" in done.stdout
         assert (out / "curve.png").stat().st_size > 0
@@ -92,7 +112,7 @@ def test_pacman_examples(tmp_path):
             )
 
 
-def test_actor_critic_examples(tmp_path):
+def test_actor_critic_examples(tmp_path, example):
     # A2C through the shared train-and-show helper (A3C's default path is the same helper),
     # and A3C's real-threads mode.
     runs = [
@@ -100,8 +120,7 @@ def test_actor_critic_examples(tmp_path):
         ("a3c_cartpole.py", ["--threaded", "--rounds", "5"]),
     ]
     for script, flags in runs:
-        cmd = [sys.executable, str(ROOT / "examples" / script), *flags]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        done = example(script, *flags)
         assert done.returncode == 0, done.stdout + done.stderr
         if script.startswith("a2c"):
             assert "seed 1: greedy return" in done.stdout

@@ -170,24 +170,28 @@ def _cli(*args, timeout=300):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def test_cli_train_eval_plot_list(tmp_path):
+def test_cli_train_eval_plot_list(tmp_path, capsys):
+    # `python -m rljax` for real once; the other commands through the same `main`, in-process.
     run = tmp_path / "q"
     done = _cli("train", "q_learning", "GridWorld-v0", "--seeds", 3, "--steps", 4000, "--out", run)
     assert done.returncode == 0, done.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["num_seeds"] == 3 and summary["env_steps_per_seed"] == 4000
-    done = _cli("eval", run, "--episodes", 4)
-    assert done.returncode == 0, done.stderr
-    assert "seed 2:" in done.stdout and "mean over seeds" in done.stdout
-    done = _cli("plot", run, run, "--out", tmp_path / "both.png")
-    assert done.returncode == 0, done.stderr
+
+    def main(*args):
+        code = cli.main([str(a) for a in args])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        return out.out
+
+    stdout = main("eval", run, "--episodes", 4)
+    assert "seed 2:" in stdout and "mean over seeds" in stdout
+    main("plot", run, run, "--out", tmp_path / "both.png")
     assert (tmp_path / "both.png").stat().st_size > 0
-    done = _cli("list")
-    assert done.returncode == 0
+    stdout = main("list")
     for word in ("dqn", "sarsa", "value_iteration", "CartPole-v1", "GridWorld-v0", "learning_rate"):
-        assert word in done.stdout
-    done = _cli("train", "value_iteration", "GridWorld-v0", "--out", tmp_path / "vi")
-    assert done.returncode == 0, done.stderr
+        assert word in stdout
+    main("train", "value_iteration", "GridWorld-v0", "--out", tmp_path / "vi")
     assert json.loads((tmp_path / "vi" / "summary.json").read_text())["eval_return"]["mean"] == 1.0
 
 
