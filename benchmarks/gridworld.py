@@ -6,7 +6,8 @@
 Prints a table and writes `benchmarks/results/gridworld.json`:
   * Q-learning agent-steps per second (environment step + epsilon-greedy action + update)
     with 1, 256 and 16,384 vmapped seeds, against a plain Python/NumPy per-step
-    implementation of the same algorithm on the same grid, measured in the same run;
+    implementation of the same algorithm on the same grid, measured in the same run, and
+    at 16,384 seeds with JAX's `rbg` and `unsafe_rbg` keys instead of threefry;
   * value iteration on the exact model: sweeps to converge and microseconds per call once
     compiled, for 1 and 1,024 vmapped discount factors.
 """
@@ -32,13 +33,14 @@ HERE = Path(__file__).resolve().parent
 HP = tabular.TabularHParams(learning_rate=0.1, gamma=0.9, epsilon=0.1)
 
 
-def jax_q_learning(seeds: int, steps: int) -> float:
-    """Agent-steps per second of rljax Q-learning, `seeds` runs vmapped."""
+def jax_q_learning(seeds: int, steps: int, impl: str = "threefry2x32") -> float:
+    """Agent-steps per second of rljax Q-learning, `seeds` runs vmapped, keys of JAX's
+    PRNG implementation `impl`."""
     env, params = rljax.make("GridWorld-v0")
     agent = tabular.make_q_learning(tabular.TabularConfig.for_env(env, params))
     config = rljax.TrainConfig(total_env_steps=steps, chunk_env_steps=steps, eval_episodes=1)
     trainer = rljax.make_trainer(agent, env, params, config)
-    keys = jax.random.split(jax.random.key(0), seeds)
+    keys = jax.random.split(jax.random.key(0, impl=impl), seeds)
     state = jax.jit(jax.vmap(trainer.init))(keys, rljax.tile_hparams(HP, seeds))
     run = jax.jit(jax.vmap(trainer.run_chunk)).lower(state).compile()
     jax.block_until_ready(run(state))  # warm up
@@ -113,6 +115,14 @@ def main() -> None:
             "over_numpy": round(rate / plain, 2),
         }
         print(f"rljax Q-learning, {seeds:>6} seeds: {rate:>14,.0f} steps/s ({rate / plain:.1f}x)")
+    # JAX's cheaper-looking key implementations, at the largest batch: under `vmap` their
+    # bit generator is batched by JAX's own rule, which also ties a run's numbers to the
+    # batch it is in (a vmapped seed would no longer equal its unbatched run).
+    impls = {}
+    for impl in ("rbg", "unsafe_rbg"):
+        rate = jax_q_learning(16_384, 400 // scale, impl)
+        impls[impl] = {"agent_steps_per_second": round(rate), "over_numpy": round(rate / plain, 2)}
+        print(f"rljax Q-learning, 16384 seeds, {impl} keys: {rate:>14,.0f} steps/s")
     vi = [value_iteration_timing(n) for n in (1, 1024)]
     for v in vi:
         print(
@@ -126,6 +136,7 @@ def main() -> None:
         "versions": {"rljax": rljax.__version__, "jax": jax.__version__},
         "numpy_q_learning_agent_steps_per_second": round(plain),
         "q_learning_by_seeds": rows,
+        "q_learning_16384_seeds_other_key_impls": impls,
         "value_iteration": vi,
     }
     out = Path(args.out)
