@@ -12,8 +12,9 @@ this one run, since the machine is shared and noisy:
     8-seed / 1-seed wall-time ratio, each seed's greedy return (32 episodes);
   * raw gymnax CartPole-v1 stepping at the same batch (random actions), as the ceiling that
     training throughput is compared with;
-  * the lecture preset for `--lecture-seeds` seeds in one call, until every seed met the
-    course's stopping rule (or the step limit);
+  * the lecture preset for `--lecture-seeds` seeds through the runner (`run_batch`, as
+    `train --seeds` runs them: seeds that met the course's stopping rule leave the batch),
+    until every seed stopped (or the step limit);
   * with `--peers`: rejax 0.1.3's DQN with its CartPole config (`--rejax-seeds`, default 8,
     on the same jax as rljax), Stable-Baselines3's DQN with rl-zoo's CartPole-v1
     hyperparameters (`--sb3-seeds` trained, the rest extrapolated) and a per-step PyTorch
@@ -37,6 +38,7 @@ from _common import raw_env_throughput, run_peer
 
 import rljax
 from rljax import dqn
+from rljax.run import loop, registry
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +74,29 @@ def timed_train(preset: dqn.Preset, seeds: int, seed: int = 0) -> dict:
     }
 
 
+def timed_run_batch(preset_name: str, seeds: int, steps: int | None = None) -> dict:
+    """The same through the product's runner (`rljax.run.loop.run_batch`: chunks, and runs
+    that met their stopping rule leave the batch), as `train --seeds` runs it."""
+    over = {"total_env_steps": str(steps)} if steps else {}
+    exp = registry.make_experiment("dqn", "CartPole-v1", preset_name, over)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    t0 = time.perf_counter()
+    result = loop.run_batch(exp.trainer, keys, rljax.tile_hparams(exp.hparams, seeds))
+    wall = time.perf_counter() - t0
+    eval_mean = np.asarray(result.eval_returns).mean(axis=1)
+    return {
+        "seeds": seeds,
+        "runner": "rljax.run.loop.run_batch (finished runs leave the batch)",
+        "compile_seconds": round(result.compile_seconds, 2),
+        "train_seconds": round(result.train_seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "env_steps_per_seed": np.asarray(result.state.env_steps).tolist(),
+        "eval_return_per_seed": eval_mean.round(1).tolist(),
+        "seeds_at_least_475": int((eval_mean >= 475).sum()),
+        "stop_step_per_seed": np.asarray(result.state.stop_step).tolist(),
+    }
+
+
 def shrink(preset: dqn.Preset, steps: int) -> dqn.Preset:
     """`preset` with a budget of `steps` env steps (for --quick)."""
     return preset._replace(
@@ -92,10 +117,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "dqn_cartpole.json"))
     args = parser.parse_args()
 
-    default, lecture = dqn.preset("default"), dqn.preset("lecture")
+    default = dqn.preset("default")
     if args.quick:
         args.seeds, args.lecture_seeds, args.rejax_seeds, args.sb3_seeds = 2, 2, 2, 1
-        default, lecture = shrink(default, 5_000), shrink(lecture, 5_000)
+        default = shrink(default, 5_000)
     print(f"DQN default preset, {default.train_config.total_env_steps:,} env steps per seed")
     one = timed_train(default, 1)
     print(f"  1 seed:  compile {one['compile_seconds']} s, train {one['train_seconds']} s")
@@ -109,7 +134,7 @@ def main() -> None:
     raw_one = raw_env_throughput("CartPole-v1", batch, raw_steps)
     raw_many = raw_env_throughput("CartPole-v1", batch * args.seeds, raw_steps)
     print(f"DQN lecture preset, {args.lecture_seeds} seeds, until every seed stopped")
-    lec = timed_train(lecture, args.lecture_seeds)
+    lec = timed_run_batch("lecture", args.lecture_seeds, 5_000 if args.quick else None)
     stops = np.array(lec["stop_step_per_seed"])
     lec["seeds_stopped"] = int((stops >= 0).sum())
     lec["median_stop_step"] = float(np.median(stops[stops >= 0])) if (stops >= 0).any() else None

@@ -178,6 +178,12 @@ def _per_solved(wall: float | None, solved: int | None) -> float | None:
     return wall / solved if wall is not None and solved else None
 
 
+def _compile_seconds(comp: dict | None, phase: str) -> dict[str, float]:
+    """DQN's and A2C's seconds before the first chunk in sweep.json (`phase`: cold, warm)."""
+    found = {a: get(comp, a, phase, "compile_before_first_chunk") for a in ("dqn", "a2c")}
+    return {a: v for a, v in found.items() if v is not None}
+
+
 def targets(r: Results) -> list[Target]:
     """Every target of the issues, judged from the JSON alone."""
     out = []
@@ -251,6 +257,38 @@ def targets(r: Results) -> list[Target]:
     else:
         out.append(_judge(r, "sweep", None, NOT_MEASURED, text))
 
+    b = get(r, "sweep", "default_8_seeds")
+    text = "DQN default, 8 seeds (stopping rule): <= 3x the wall time of one seed"
+    if b:
+        fig = (
+            f"{b['compacted_over_one_seed']:.2f}x compacted"
+            f" ({b['uncompacted_over_one_seed']:.2f}x not)"
+        )
+        out.append(_judge(r, "sweep", b["compacted_over_one_seed"] <= 3, fig, text))
+    else:
+        out.append(_judge(r, "sweep", None, NOT_MEASURED, text))
+
+    text = "course DQN, 64 seeds: less wall time than the PyTorch port's one seed"
+    ratio = dqn.get("wall_ratio_lecture_64_seeds_over_torch_1_seed")
+    if ratio is not None:
+        lec, torch = dqn.get("lecture_64_seeds") or {}, get(dqn, "peers", "torch_lecture_1_seed")
+        fig = f"{secs(lec.get('wall_seconds'))} / {secs(torch and torch.get('train_seconds'))}"
+        fig += f" = {ratio:.2f}"
+        out.append(_judge(r, "dqn_cartpole", ratio < 1, fig, text))
+    else:
+        out.append(_judge(r, "dqn_cartpole", None, NOT_MEASURED, text))
+
+    comp = get(r, "sweep", "compile")
+    text = "cold compile of DQN and A2C <= rejax's DQN compile, same jax, same run"
+    rejax_c = get(comp, "rejax_dqn", "compile_seconds")
+    cold = _compile_seconds(comp, "cold")
+    if cold and rejax_c:
+        fig = ", ".join(f"{a.upper()} {v:.1f} s" for a, v in cold.items())
+        fig += f"; rejax {rejax_c:.1f} s"
+        out.append(_judge(r, "sweep", max(cold.values()) <= rejax_c, fig, text))
+    else:
+        out.append(_judge(r, "sweep", None, NOT_MEASURED, text))
+
     q = get(r, "gridworld", "q_learning_by_seeds", "16384")
     text = "tabular Q-learning >= 100x plain NumPy at 16,384 seeds"
     if q:
@@ -259,13 +297,8 @@ def targets(r: Results) -> list[Target]:
     else:
         out.append(_judge(r, "gridworld", None, NOT_MEASURED, text))
 
-    comp = get(r, "sweep", "compile")
     text = "warm compile (persistent cache) < 1 s before the first chunk"
-    warm = {
-        algo: get(comp, algo, "warm", "compile_before_first_chunk")
-        for algo in ("dqn", "a2c")
-        if get(comp, algo, "warm", "compile_before_first_chunk") is not None
-    }
+    warm = _compile_seconds(comp, "warm")
     if warm:
         fig = ", ".join(f"{a.upper()} {s:.2f} s" for a, s in warm.items())
         out.append(_judge(r, "sweep", max(warm.values()) < 1.0, fig, text))
@@ -557,11 +590,11 @@ def _sweep(d: dict) -> list[str]:
             f"- DQN default, 8 seeds against 1: {b['compacted_over_one_seed']}x the wall time"
             f" compacted, {b['uncompacted_over_one_seed']}x not."
         )
-    c = d.get("course_dqn")
-    if c:
+    rejax = get(d, "compile", "rejax_dqn")
+    if rejax:
         lines.append(
-            f"- Course DQN, {c['seeds']} seeds: {c['met_stopping_rule']} met the stop rule,"
-            f" {secs(c['wall_seconds'])} wall ({secs(c['compile_seconds'])} compile)."
+            f"- rejax's DQN `train` compiled in {secs(rejax.get('compile_seconds'))} in the same"
+            f" run (`{rejax.get('command', NOT_RECORDED)}`)."
         )
     return lines
 

@@ -64,7 +64,7 @@ BENCHMARKS = {
     "gridworld": Bench("gridworld.py"),
     "pacman": Bench("pacman.py"),
     "runner_overhead": Bench("runner_overhead.py"),
-    "sweep": Bench("sweep.py", in_quick_all=False),
+    "sweep": Bench("sweep.py", peers=("rejax",), in_quick_all=False),
     "breakout": Bench(
         "breakout.py",
         quick=("--algos", "dqn", "--seeds", "2", "--steps", "20000"),
