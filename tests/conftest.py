@@ -16,6 +16,11 @@ if not os.environ.get("RLJAX_COMPILE_CACHE_DIR"):
     os.environ["RLJAX_COMPILE_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
+# One CPU device per test process: the xdist workers already keep every core busy, and
+# the tests compare runs on a named number of devices. (A test that wants the per-core
+# devices of `import rljax` sets RLJAX_CPU_DEVICES in its subprocess.)
+os.environ["RLJAX_CPU_DEVICES"] = "1"
+
 from typing import NamedTuple
 
 import jax

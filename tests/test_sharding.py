@@ -10,7 +10,7 @@ import textwrap
 import jax
 import pytest
 
-from rljax.run.sharding import runs_sharding, shard_runs
+from rljax.run.sharding import resolve_devices, runs_sharding, shard_runs
 
 # Runs in a fresh interpreter: the device count is fixed when JAX starts.
 SCRIPT = textwrap.dedent(
@@ -49,15 +49,34 @@ SCRIPT = textwrap.dedent(
     for a, b in zip(jax.tree.leaves(four.state.agent.params),
                     jax.tree.leaves(one.state.agent.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+    # "auto" is every CPU device for a batch, the default device for one run; a run folder
+    # on 4 devices (3 runs, one padding copy) saves its runs alone and resumes on 1 device.
+    from rljax.run import folders
+    from rljax.run.sharding import resolve_devices
+    assert resolve_devices("auto", 8) == jax.devices() and resolve_devices("auto", 1) is None
+    over = {"total_env_steps": "2000", "chunk_env_steps": "500"}
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", over)
+    out = OUT + "/folder"
+    whole = folders.run_in_folder(exp, OUT + "/whole", seeds=3, devices=None, plot=False)
+    cut = folders.run_in_folder(exp, out, seeds=3, stop_after=2, plot=False)  # auto: 4 devices
+    assert cut["interrupted"]
+    # (a checkpoint of 4 padded runs would not load into the 3-run state of 1 device)
+    rest = folders.run_in_folder(exp, out, seeds=3, resume=True, devices=None, plot=False)
+    assert rest["eval_return"] == whole["eval_return"], (rest["eval_return"], whole["eval_return"])
     print("sharded ok")
     """
 )
 
 
-def test_runs_sharded_across_four_devices_match_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+def test_runs_sharded_across_four_devices_match_one_device(tmp_path):
+    # XLA_FLAGS' device count is the user's choice: `import rljax` leaves it (4, not 3).
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", RLJAX_CPU_DEVICES="3"
+    )
+    script = SCRIPT.replace("OUT", repr(str(tmp_path)))
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "sharded ok" in done.stdout
@@ -69,3 +88,42 @@ def test_uneven_split_is_an_error_naming_the_counts():
         runs_sharding(4, devices)
     with pytest.raises(ValueError, match="same leading"):
         shard_runs({"a": jax.numpy.zeros(4), "b": jax.numpy.zeros(3)})
+
+
+def test_resolve_devices_names_what_it_refuses():
+    one = jax.devices()  # the suite runs on one CPU device (conftest)
+    assert resolve_devices("auto", 8) is None  # a single device: nothing to split
+    assert resolve_devices(None, 8) is None
+    assert resolve_devices("all") == one and resolve_devices(1) == one[:1]
+    with pytest.raises(ValueError, match="devices must be 1 to 1, got 2"):
+        resolve_devices(2)
+    with pytest.raises(ValueError, match="'everything'"):
+        resolve_devices("everything")
+    with pytest.raises(ValueError, match="empty list"):
+        resolve_devices([])
+
+
+CORES = textwrap.dedent(
+    """
+    import jax, rljax
+    assert len(jax.devices("cpu")) == 3, jax.devices()
+    assert rljax.use_cpu_cores(2) is None  # the backend has started: nothing changes
+    assert len(jax.devices()) == 3
+    print("cores ok")
+    """
+)
+
+
+def test_import_gives_one_cpu_device_per_core_as_asked():
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    done = subprocess.run(
+        [sys.executable, "-c", CORES], env={**env, "RLJAX_CPU_DEVICES": "3"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "cores ok" in done.stdout, done.stderr[-2000:]
+    done = subprocess.run(
+        [sys.executable, "-c", "import rljax"], env={**env, "RLJAX_CPU_DEVICES": "two"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "RLJAX_CPU_DEVICES must be a count >= 1, got 'two'" in done.stderr

@@ -87,6 +87,8 @@ def test_bad_sweeps_are_refused_before_compiling(kwargs, message, monkeypatch):
     monkeypatch.setattr(sweep_module, "run_batch", never)
     with pytest.raises(ValueError, match=message):
         sweep("q_learning", "GridWorld-v0", seeds=2, compile_cache=False, **kwargs)
+    with pytest.raises(ValueError, match=message):  # the same through `rljax.sweep`
+        rljax.sweep("q_learning", "GridWorld-v0", seeds=2, compile_cache=False, **kwargs)
 
 
 def test_random_sweep_draws_in_range_on_a_log_scale():
@@ -133,7 +135,7 @@ SCRIPT = textwrap.dedent(
     kw = dict(grid={"learning_rate": [0.05, 0.1, 0.2]}, seeds=3, overrides=over,
               compile_cache=False)
     # 9 runs: not a multiple of 4, so the batch is padded with copies that are dropped.
-    one = sweep("q_learning", "GridWorld-v0", out=r"{one}", **kw)
+    one = sweep("q_learning", "GridWorld-v0", out=r"{one}", devices=None, **kw)
     four = sweep("q_learning", "GridWorld-v0", out=r"{four}", devices=jax.devices(), **kw)
     print(len(one.table), len(four.table))
     """

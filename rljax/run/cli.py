@@ -88,6 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             on_chunk=loop.print_progress(),
             force=args.force,
             tensorboard=args.tensorboard,
+            devices=_devices(args.devices),
         )
     except KeyboardInterrupt:
         print(
@@ -125,15 +126,21 @@ def _named_values(pairs: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def _devices(text: str | None) -> list | None:
-    if text is None:
-        return None
-    devices = jax.devices()
-    if text == "all":
-        return devices
-    if not text.isdigit() or not 1 <= int(text) <= len(devices):
-        raise ValueError(f"--devices must be 'all' or 1 to {len(devices)}, got {text!r}")
-    return devices[: int(text)]
+def _devices(text: str) -> list | str | None:
+    if text in ("auto", "all"):
+        return text
+    count = len(jax.devices())
+    if not text.isdigit() or not 1 <= int(text) <= count:
+        raise ValueError(f"--devices must be 'auto', 'all' or 1 to {count}, got {text!r}")
+    return jax.devices()[: int(text)]
+
+
+def _devices_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--devices", default="auto",
+        help="split the runs across devices: 'auto' (every CPU core, one accelerator), "
+        "'all', or a count",
+    )  # fmt: skip
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -292,6 +299,7 @@ def parser() -> argparse.ArgumentParser:
         "--tensorboard", action="store_true",
         help="also write TensorBoard event files to OUT/tensorboard (needs rljax[tensorboard])",
     )  # fmt: skip
+    _devices_flag(t)
     _cache_flag(t)
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("eval", help="evaluate the greedy policy of a run folder")
@@ -328,7 +336,7 @@ def parser() -> argparse.ArgumentParser:
         help="a setting fixed for every run (repeatable)",
     )  # fmt: skip
     sw.add_argument("--out", required=True, help="sweep folder")
-    sw.add_argument("--devices", default=None, help="'all' or a count: shard the runs")
+    _devices_flag(sw)
     sw.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     sw.add_argument("--force", action="store_true", help="move an earlier sweep in --out aside")
     _cache_flag(sw)

@@ -26,7 +26,7 @@ from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted, pad_runs
 from rljax.run.plotting import plot_learning_curves
 from rljax.run.registry import algo as find_algo
 from rljax.run.registry import make_experiment
-from rljax.run.sharding import runs_sharding
+from rljax.run.sharding import resolve_devices, runs_sharding
 
 METRIC_COLUMNS = (
     "seed",
@@ -158,14 +158,16 @@ def run_in_folder(
     force: bool = False,
     tensorboard: bool = False,
     runs: tuple[Any, Any, list[dict[str, Any]]] | None = None,
-    devices: Any = None,
+    devices: Any = "auto",
     plot: bool = True,
 ) -> dict[str, Any]:
     """Train `experiment` (`rljax.run.registry.Experiment`) for `seeds` seeds into `out`.
 
     `runs = (keys [S], hparams [S, ...], labels)` trains a given batch instead (a sweep's
     static group: `labels[i]` are run `i`'s swept values and seed, saved in `config.json`);
-    `devices` lays the batch out across devices (padded with dropped copies).
+    `devices` lays the batch out across devices (`rljax.run.sharding.resolve_devices`;
+    padded with copies that are computed and dropped, never saved: a checkpoint holds the
+    runs alone, so a folder resumes, evaluates and loads on any number of devices).
 
     Writes `config.json`, appends one row per chunk per seed to `metrics.csv`, saves the
     complete training state (networks, optimizer, replay memory, environments, keys,
@@ -201,6 +203,7 @@ def run_in_folder(
     trainer = experiment.trainer
     ekeys = eval_keys(keys)  # before `init` consumes the keys
     sharding = None
+    devices = resolve_devices(devices, seeds)
     if devices is not None:
         keys, hparams, ekeys = (pad_runs(x, len(devices)) for x in (keys, hparams, ekeys))
         sharding = runs_sharding(len(keys), devices)
@@ -209,11 +212,14 @@ def run_in_folder(
     t0 = time.perf_counter()
     state = jax.block_until_ready(init(keys, hparams))
     compile_seconds = time.perf_counter() - t0
+    runs_only = lambda tree: jax.tree.map(lambda x: x[:seeds], tree)  # noqa: E731
 
     start, train_seconds = 0, 0.0
     metrics_path = out / "metrics.csv"
     if resume:
-        state, start, train_seconds = load_run_state(checkpoint_files(out)[-1], state)
+        saved, start, train_seconds = load_run_state(checkpoint_files(out)[-1], runs_only(state))
+        state = pad_runs(saved, len(devices)) if devices is not None else saved
+        state = jax.device_put(state, sharding) if sharding is not None else state
         _truncate_metrics(metrics_path, start)
     else:
         metrics_path.unlink(missing_ok=True)
@@ -256,7 +262,7 @@ def run_in_folder(
                 )
                 last = done.all_stopped or chunk == trainer.config.num_chunks
                 if chunk % checkpoint_every == 0 or halt or last:
-                    _save_and_prune(out, state, chunk, train_seconds, keep)
+                    _save_and_prune(out, runs_only(state), chunk, train_seconds, keep)
                 if on_chunk is not None:
                     on_chunk(done.progress)
                 if halt:

@@ -21,7 +21,7 @@ import numpy as np
 
 from rljax.core.driver import RunState, Trainer, host_metrics
 from rljax.core.types import Key
-from rljax.run.sharding import runs_sharding, shard_runs
+from rljax.run.sharding import resolve_devices, runs_sharding, shard_runs
 
 
 class Progress(NamedTuple):
@@ -114,7 +114,7 @@ def chunk_loop(
     seconds: float = 0.0,
     devices: Sequence[Any] | None = None,
     compact: bool | str = True,
-    min_batch: int = 8,
+    min_batch: int = 1,
 ) -> Iterator[ChunkDone]:
     """Run chunks of a batch of runs (`state`, leaves `[S, ...]`) from chunk `start` until
     the last one, or until every run has met its stopping rule; yield a `ChunkDone` (the
@@ -129,9 +129,9 @@ def chunk_loop(
     run, and every run's result is the one it has in the uncompacted batch (tested). A
     smaller batch must be compiled: the loop shrinks only when the time it would save on
     the chunks left (the last chunk's time, scaled by the batch size) exceeds what the
-    first compilation of a chunk took, twice over, and never below `min_batch` runs (per
-    device): below that a batch costs about the same as a smaller one on a CPU (measured
-    in `benchmarks/sweep.py`), so shrinking would only cost compilations.
+    first compilation of a chunk took, twice over, and never below `min_batch` runs per
+    device. (On a CPU a DQN step costs about 1.3x at 2 runs and 4x at 8 what it costs at
+    1 run: `benchmarks/sweep.py`, `batch_cost`; so even a batch of 8 is worth shrinking.)
     `compact="always"` shrinks whenever a smaller bucket holds the runs left. Network
     agents: XLA may pick another matrix kernel for another batch size, so a compacted run
     can differ from the uncompacted one in the last bits of a matrix product (and a chaotic
@@ -228,18 +228,20 @@ def run_batch(
     hparams: Any,
     on_chunk: Callable[[Progress], None] | None = None,
     eval_key: Key | None = None,
-    devices: Sequence[Any] | None = None,
+    devices: Sequence[Any] | str | int | None = "auto",
     compact: bool | str = True,
 ) -> RunResult:
     """Train `S` runs at once: `keys` `[S]`, `hparams` with leaves `[S, ...]`.
 
     Runs that met the trainer's stopping rule leave the batch (`chunk_loop`); the batch
     stops once every run has. Evaluates each run's greedy policy at the end (`eval_key`
-    defaults to a fold of the first key). With `devices` (e.g. `jax.devices()`), the runs
-    are split across them (`jax.sharding`), padded to a multiple of the device count with
+    defaults to a fold of the first key). The runs are split across `devices`
+    (`rljax.run.sharding.resolve_devices`: by default every CPU core's device, none on an
+    accelerator; `"all"`, a count or a list), padded to a multiple of the device count with
     copies that are dropped from the results; the results are the same.
     """
     S = len(keys)
+    devices = resolve_devices(devices, S)
     ekeys = eval_keys(keys, eval_key)  # before `init` consumes the keys
     sharding = None
     if devices is not None:

@@ -41,3 +41,36 @@ def shard_runs(tree: Any, devices: Sequence[Any] | None = None) -> Any:
             f"shard_runs needs every leaf to have the same leading (runs) axis, got sizes {sizes}"
         )
     return jax.device_put(tree, runs_sharding(sizes.pop(), devices))
+
+
+def resolve_devices(devices: Any = "auto", num_runs: int | None = None) -> list | None:
+    """The devices a batch of `num_runs` runs is split across, from what a caller asked:
+
+    - `"auto"` (the default of `run_batch`, run folders, sweeps and the command line): every
+      CPU device when JAX's default backend is the CPU and has several (one per core,
+      `rljax.use_cpu_cores`) and the batch has at least 2 runs; otherwise None. Accelerators
+      are used one at a time unless named: pass `"all"` to split across every GPU or TPU.
+    - None: no split; the default device computes the whole batch.
+    - `"all"`: `jax.devices()`; an int `K`: the first `K` of them; a sequence: those devices.
+
+    `ValueError` names a count out of range or an unknown word.
+    """
+    if devices is None:
+        return None
+    everything = jax.devices()
+    if isinstance(devices, str):
+        if devices == "auto":
+            cpu = everything[0].platform == "cpu" and len(everything) > 1
+            several = num_runs is None or num_runs >= 2
+            return everything if cpu and several and jax.process_count() == 1 else None
+        if devices == "all":
+            return everything
+        raise ValueError(f"devices must be 'auto', 'all', a count or a list, got {devices!r}")
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(everything):
+            raise ValueError(f"devices must be 1 to {len(everything)}, got {devices}")
+        return everything[:devices]
+    devices = list(devices)
+    if not devices:
+        raise ValueError("devices is an empty list; give None for the default device")
+    return devices

@@ -166,7 +166,7 @@ def sweep(
     preset: str = "default",
     seed: int = 0,
     overrides: Mapping[str, str] | None = None,
-    devices: Sequence[Any] | None = None,
+    devices: Sequence[Any] | str | int | None = "auto",
     out: str | os.PathLike | None = None,
     resume: bool = False,
     force: bool = False,
@@ -183,7 +183,9 @@ def sweep(
       seeds: seeds per setting; seed `j` of every setting uses the same key, the `j`-th of
         `jax.random.split(jax.random.key(seed), seeds)`, as `train --seed SEED` does.
       overrides: `--set`-style settings applied to every run (e.g. the budget).
-      devices: lay each batch out across these devices (padded with dropped copies).
+      devices: lay each batch out across these devices (`rljax.run.sharding.resolve_devices`:
+        by default every CPU core's device; `"all"`, a count, a list, or None for one device),
+        padded with copies that are computed and dropped.
       out: a sweep folder to write (None: results in memory only); `resume` continues an
         interrupted one, `force` moves an earlier one aside.
       on_chunk, on_group: progress callbacks (`on_group(index, groups, runs)`).
