@@ -433,7 +433,8 @@ def write_plots(r: Results, image_dir: Path) -> list[Path]:
 
 def _dqn(d: dict) -> list[str]:
     rows, one = [], d.get("default_1_seed")
-    for label, v in (("default preset", one), ("default preset", _dqn_batch(d))):
+    batch = ("default preset, runner (`train --seeds`)", _dqn_batch(d))
+    for label, v in (("default preset", one), batch):
         if v:
             greedy = f"{v['seeds_at_least_475']}/{v['seeds']}"
             rows.append(
@@ -590,6 +591,20 @@ def _sweep(d: dict) -> list[str]:
             f"- DQN default, 8 seeds against 1: {b['compacted_over_one_seed']}x the wall time"
             f" compacted, {b['uncompacted_over_one_seed']}x not."
         )
+    cost = d.get("batch_cost")
+    if cost:
+        layouts = [k for k in cost if isinstance(cost[k], dict)]
+        sizes = sorted({int(n) for k in layouts for n in cost[k]})
+        lines += ["", "Microseconds per step of a batch of DQN runs (per run in brackets):", ""]
+        rows = []
+        for n in sizes:
+            cells = []
+            for k in layouts:
+                v = cost[k].get(str(n))
+                cells.append(f"{v['step_us']:,.0f} ({v['per_run_us']:,.1f})" if v else "")
+            rows.append([str(n), *cells])
+        lines += table(["runs", *(k.replace("_", " ") for k in layouts)], rows)
+        lines.append("")
     rejax = get(d, "compile", "rejax_dqn")
     if rejax:
         lines.append(

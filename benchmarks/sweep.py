@@ -13,6 +13,8 @@ Runs unchanged on CPU, GPU or TPU and writes `benchmarks/results/sweep.json` (or
     them);
   * the same preset, 8 seeds in one batch against 1 seed: wall time, compacted (finished
     runs leave the batch) and not;
+  * what one step of a batch of 1 to 64 DQN runs costs, on one device and split across
+    every CPU device (one per core, `rljax.use_cpu_cores`);
   * (the course's DQN, 64 seeds against the PyTorch port's one: benchmarks/dqn_cartpole.py);
   * cold compilation of DQN's and A2C's pieces in a fresh process, and warm (the same in a
     second process with JAX's persistent compilation cache): seconds before the first chunk.
@@ -36,6 +38,7 @@ from _common import run_peer
 
 import rljax
 from rljax.run import loop, registry
+from rljax.run.sharding import runs_sharding, shard_runs
 from rljax.run.sweep import sweep
 
 HERE = Path(__file__).resolve().parent
@@ -117,6 +120,42 @@ def batch_vs_one(seeds: int, preset: str) -> dict:
     return out
 
 
+def batch_cost(sizes: tuple[int, ...], chunks: int = 4) -> dict:
+    """Microseconds per step of a batch of DQN `default` runs (no stopping rule, after
+    learning starts), on the default device alone and split across every CPU device
+    (`rljax.use_cpu_cores`): what a batch costs against its size, and what the second
+    core buys."""
+    exp = registry.make_experiment("dqn", "CartPole-v1", "default", {"stop_return": "none"})
+    layouts = {"one_device": None}
+    if len(jax.devices()) > 1 and jax.devices()[0].platform == "cpu":
+        layouts[f"{len(jax.devices())}_cpu_devices"] = jax.devices()
+    out = {"env_steps_per_chunk": exp.train_config.chunk_env_steps, "chunks_timed": chunks}
+    for name, devices in layouts.items():
+        rows = {}
+        for size in sizes:
+            if devices is not None and size % len(devices):
+                continue
+            sharding = None if devices is None else runs_sharding(size, devices)
+            init, chunk, _ = loop.jitted(exp.trainer, sharding)
+            keys = jax.random.split(jax.random.key(0), size)
+            hp = rljax.tile_hparams(exp.hparams, size)
+            if devices is not None:
+                keys, hp = shard_runs(keys, devices), shard_runs(hp, devices)
+            state = init(keys, hp)
+            fn = chunk.lower(state).compile()
+            for _ in range(5):  # the memory fills; gradient steps begin
+                state = jax.block_until_ready(fn(state)[0])
+            t0 = time.perf_counter()
+            for _ in range(chunks):
+                state, _ = fn(state)
+            jax.block_until_ready(state)
+            step_us = (time.perf_counter() - t0) / (chunks * out["env_steps_per_chunk"]) * 1e6
+            rows[str(size)] = {"step_us": round(step_us, 1), "per_run_us": round(step_us / size, 1)}
+            print(f"  {name} {size:3d} runs: {step_us:8.1f} us/step", flush=True)
+        out[name] = rows
+    return out
+
+
 COMPILE_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -180,6 +219,8 @@ def main() -> None:
     print("compile times (fresh processes) ...", flush=True)
     results["compile"] = compile_times()
     print(json.dumps(results["compile"], indent=1), flush=True)
+    print("a batch's cost per step against its size ...", flush=True)
+    results["batch_cost"] = batch_cost((1, 8) if args.quick else (1, 2, 4, 8, 16, 64))
     print(f"sweep: {args.settings} settings x {args.seeds} seeds ...", flush=True)
     results["sweep"] = sweep_vs_sequential(args.settings, args.seeds, args.steps, args.separate)
     print(json.dumps(results["sweep"], indent=1), flush=True)
