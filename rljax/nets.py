@@ -12,11 +12,56 @@ import jax.numpy as jnp
 
 from rljax.core.types import Array, EnvSpec
 
+
+def orthonormal_columns(a: Array) -> Array:
+    """The `Q` of `a = QR` with `R`'s diagonal positive, for `a [m, n]` with `m >= n`: Gram-
+    Schmidt, each column orthogonalised twice against the ones before (stable to float32
+    rounding), in plain array operations.
+
+    `jnp.linalg.qr` would give the same `Q` (up to the signs `orthogonal` fixes), but on a
+    CPU a batched QR (under `vmap` over seeds) runs LAPACK in XLA's intra-op thread pool and
+    waits there for sub-tasks queued on the same pool: two at once can wait on each other
+    forever (seen as a hang of A2C's `init` on 2 cores; native stacks in both pool threads
+    were in `QrFactorization` -> `ParallelBatchMap` -> `BlockingCounter::Wait`).
+    """
+    m, n = a.shape
+    if m < n:
+        raise ValueError(f"orthonormal_columns needs rows >= columns, got shape {a.shape}")
+
+    def column(j, q):
+        v = a[:, j]
+        for _ in range(2):  # columns j.. of q are still 0, so they take no part
+            v = v - q @ (q.T @ v)
+        return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+    return jax.lax.fori_loop(0, n, column, jnp.zeros_like(a))
+
+
+def orthogonal(scale: float | Array = 1.0, column_axis: int = -1) -> nn.initializers.Initializer:
+    """Saxe et al. (2014)'s orthogonal initializer, drawn as `nn.initializers.orthogonal`
+    draws it (a normal matrix, its `Q` with `R`'s diagonal positive, times `scale`) but
+    without LAPACK (`orthonormal_columns`), so that a vmapped `init` cannot deadlock."""
+
+    def init(key: Array, shape: Sequence[int], dtype=jnp.float32) -> Array:
+        shape = tuple(shape)
+        n_cols = shape[column_axis]
+        n_rows = math.prod(shape) // n_cols
+        transpose = n_rows < n_cols
+        a = jax.random.normal(key, (n_cols, n_rows) if transpose else (n_rows, n_cols), dtype)
+        q = orthonormal_columns(a)
+        q = q.T if transpose else q
+        rest = tuple(d for i, d in enumerate(shape) if i != column_axis % len(shape))
+        q = jnp.moveaxis(jnp.reshape(q, (*rest, n_cols)), -1, column_axis)
+        return jnp.asarray(scale, dtype) * q
+
+    return init
+
+
 KERNEL_INITS = {
     "lecun_normal": nn.initializers.lecun_normal(),
     "he_uniform": nn.initializers.he_uniform(),
     "glorot_uniform": nn.initializers.glorot_uniform(),
-    "orthogonal": nn.initializers.orthogonal(jnp.sqrt(2.0)),
+    "orthogonal": orthogonal(jnp.sqrt(2.0)),
 }
 
 
@@ -209,8 +254,8 @@ class ActorCritic(nn.Module):
     critic_hidden_sizes: tuple[int, ...] | None = None
 
     def setup(self) -> None:
-        policy_init = nn.initializers.orthogonal(0.01)
-        value_init = nn.initializers.orthogonal(1.0)
+        policy_init = orthogonal(0.01)
+        value_init = orthogonal(1.0)
         if self.shared_torso:
             init = KERNEL_INITS[self.kernel_init]
             conv = conv_layers(self.conv, self.obs_ndim)
