@@ -57,13 +57,27 @@ class RunResult(NamedTuple):
     train_seconds: float
 
 
+# LLVM's -O1 instead of XLA's default -O3 on the CPU: compiling DQN's chunk took 4.9 s
+# instead of 7.0 s and A2C's 7.3 s instead of 8.3 s, and a chunk ran as fast or faster
+# (`default` presets, one run, 3 fresh processes each, interleaved, on 2 cores; benchmarks/
+# sweep.py's cold compile figures use it). RL's small kernels gain nothing from -O3.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def compiler_options() -> dict[str, Any]:
+    """The XLA options `jitted` compiles with: `CPU_COMPILER_OPTIONS` when JAX's default
+    backend is the CPU, none elsewhere."""
+    return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
+
+
 @functools.cache
 def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, Callable]:
     """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
     `evaluate`, built once per trainer so that repeated runs and evaluations reuse their
-    compilations. With a `sharding` of the runs axis, every input and output is laid out
-    by it."""
+    compilations, with `compiler_options()`. With a `sharding` of the runs axis, every
+    input and output is laid out by it."""
     kw = {} if sharding is None else {"in_shardings": sharding, "out_shardings": sharding}
+    kw["compiler_options"] = compiler_options()
     return (
         jax.jit(jax.vmap(trainer.init), **kw),
         jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0, **kw),
