@@ -105,6 +105,13 @@ def bucket(n: int, multiple: int = 1) -> int:
     return size
 
 
+@jax.jit
+def _gather(full: Any, take: Any) -> Any:
+    """The runs `take` of the full state, as one program per batch size (run eagerly, each
+    leaf's gather would compile on its own: seconds for a network agent's state)."""
+    return jax.tree.map(lambda f: f[take], full)
+
+
 @functools.partial(jax.jit, donate_argnums=0)
 def _scatter(full: Any, batch: Any, take: Any) -> Any:
     """Write a batch back into the full state: batch entry `i` is run `take[i]` (padding
@@ -183,7 +190,7 @@ def chunk_loop(
             if len(active) and smaller < size and worth:
                 size = smaller
                 take = np.concatenate([active, np.full(size - len(active), active[0])])
-                batch = jax.tree.map(lambda f, take=take: f[take], full)
+                batch = _gather(full, jnp.asarray(take))
                 if devices is not None:
                     batch = jax.device_put(batch, runs_sharding(size, devices))
                 index = active
