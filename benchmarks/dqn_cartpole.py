@@ -42,6 +42,7 @@ from _common import raw_env_throughput, run_peer
 import rljax
 from rljax import dqn
 from rljax.run import loop, registry
+from rljax.run.sharding import resolve_devices
 
 HERE = Path(__file__).resolve().parent
 
@@ -91,7 +92,7 @@ def timed_run_batch(preset_name: str, seeds: int, steps: int | None = None) -> d
     return {
         "seeds": seeds,
         "runner": "rljax.run.loop.run_batch (finished runs leave the batch)",
-        "devices": len(loop.resolve_devices("auto", seeds) or [None]),
+        "devices": len(resolve_devices("auto", seeds) or [None]),
         "compile_seconds": round(result.compile_seconds, 2),
         "train_seconds": round(result.train_seconds, 2),
         "wall_seconds": round(wall, 2),

@@ -127,3 +127,11 @@ def test_import_gives_one_cpu_device_per_core_as_asked():
     )  # fmt: skip
     assert done.returncode != 0
     assert "RLJAX_CPU_DEVICES must be a count >= 1, got 'two'" in done.stderr
+
+
+def test_the_runner_compiles_with_the_cpu_options_on_a_cpu():
+    from rljax.run import loop
+
+    assert jax.default_backend() == "cpu"
+    assert loop.compiler_options() == {"xla_backend_optimization_level": 1}
+    assert loop.compiler_options() is not loop.CPU_COMPILER_OPTIONS  # a copy to pass on
