@@ -17,6 +17,9 @@ SCRIPT = textwrap.dedent(
     """
     import jax, numpy as np, rljax
     from rljax.run import loop, registry
+    from rljax.run.cache import enable_compile_cache
+
+    enable_compile_cache()  # the suite's folder: traced programs are kept (rljax.run.programs)
 
     assert len(jax.devices()) == 4, jax.devices()
     over = {"total_env_steps": "2000", "chunk_env_steps": "1000"}
@@ -49,6 +52,21 @@ SCRIPT = textwrap.dedent(
     for a, b in zip(jax.tree.leaves(four.state.agent.params),
                     jax.tree.leaves(one.state.agent.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+    # A new experiment object, as in a new process, reads each batch size's sharded program
+    # from disk: nothing is traced, and the results and their layout are the same.
+    again = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", over)
+    traced = []
+    def counting(state, run_chunk=again.trainer.run_chunk):
+        traced.append(1)
+        return run_chunk(state)
+    read = loop.run_batch(again.trainer._replace(run_chunk=counting), keys, hps,
+                          devices=jax.devices())
+    assert traced == [], traced
+    assert len(read.state.env_steps.sharding.device_set) == 4
+    np.testing.assert_array_equal(np.asarray(read.state.stop_step), stop)
+    for a, b in zip(jax.tree.leaves(read.state.agent), jax.tree.leaves(four.state.agent)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     # "auto" is every CPU device for a batch, the default device for one run; a run folder
     # on 4 devices (3 runs, one padding copy) saves its runs alone and resumes on 1 device.

@@ -50,6 +50,9 @@ class Trainer(NamedTuple):
     run_chunk: Callable[[RunState], tuple[RunState, Metrics]]
     evaluate: Callable[[AgentState, Key], Array]
     config: TrainConfig
+    # What the pieces were built from, as a key (`rljax.run.programs`): set by the registry
+    # so that their traced programs can be kept on disk; None for hand-built trainers.
+    fingerprint: str | None = None
 
 
 class _ChunkAcc(NamedTuple):

@@ -21,6 +21,7 @@ import numpy as np
 
 from rljax.core.driver import RunState, Trainer, host_metrics
 from rljax.core.types import Key
+from rljax.run.programs import StoredProgram
 from rljax.run.sharding import resolve_devices, runs_sharding, shard_runs
 
 
@@ -76,6 +77,21 @@ def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, 
     `evaluate`, built once per trainer so that repeated runs and evaluations reuse their
     compilations, with `compiler_options()`. With a `sharding` of the runs axis, every
     input and output is laid out by it."""
+    if trainer.fingerprint is not None:  # the registry's: traced programs kept on disk
+        return tuple(
+            StoredProgram(
+                jax.vmap(fun),
+                f"{trainer.fingerprint}:{name}",
+                donate=name == "run_chunk",
+                sharding=sharding,
+                compiler_options=compiler_options(),
+            )
+            for name, fun in (
+                ("init", trainer.init),
+                ("run_chunk", trainer.run_chunk),
+                ("evaluate", trainer.evaluate),
+            )
+        )
     kw = {} if sharding is None else {"in_shardings": sharding, "out_shardings": sharding}
     kw["compiler_options"] = compiler_options()
     return (

@@ -22,6 +22,7 @@ from rljax.core.driver import Trainer, make_trainer
 from rljax.core.types import Agent, env_spec
 from rljax.envs import gridworld as gw
 from rljax.envs import make
+from rljax.run.programs import experiment_fingerprint
 
 Build = Callable[[Any, Any, Any, TrainConfig], Agent]  # (config, env, env_params, train_config)
 Report = Callable[[Any, Any, Any, Path], str]  # (agent state of one run, env, params, folder)
@@ -387,6 +388,8 @@ def make_experiment(
             parts[where] = dataclasses.replace(parts[where], **values)
     agent = a.build(parts["config"], env, env_params, parts["train"])
     trainer = make_trainer(agent, env, env_params, parts["train"])
+    key = experiment_fingerprint(algo_name, parts["config"], parts["train"], env, env_params)
+    trainer = trainer._replace(fingerprint=key)
     return Experiment(
         algo_name,
         env_id,

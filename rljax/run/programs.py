@@ -1,0 +1,255 @@
+"""Traced programs kept on disk beside JAX's compilation cache.
+
+JAX's persistent cache skips XLA's compilation in a new process, but not the tracing and
+lowering that come before it, which for DQN's chunk take longer than loading its compiled
+code (about 2 of the 2.5 seconds a warm start took). `StoredProgram` keeps each program's
+lowered StableHLO (`jax.export`), so that the second process of the same experiment traces
+nothing: it reads the program, and JAX's cache gives its compiled code.
+
+A program is found again only by a key that names everything it was traced from: the
+experiment (`experiment_fingerprint`: algorithm, configs, environment and its parameters),
+the shapes, dtypes and pytree structure of its inputs, the devices it is laid out on, the
+JAX settings that change tracing, the versions of jax, jaxlib, flax, optax, gymnax and
+numpy, and the source code of rljax and of the environment's classes (a hash of the files).
+Edit any of them and the program is traced afresh. The store is off, and programs are
+traced as usual, when JAX's compilation cache is off (`RLJAX_NO_COMPILE_CACHE`,
+`--no-compile-cache`) or a debugging switch is on (`jax_debug_nans`, `jax_debug_infs`,
+`jax_debug_key_reuse`, `jax_disable_jit`, `jax_enable_checks`), since those act while
+tracing. Files are written whole or not at all (a temporary file, then a rename), and at
+most `MAX_FILES` are kept, the least recently used going first. The output's pytree
+structure is stored with `pickle`: the folder is trusted as JAX's own cache beside it is,
+which holds compiled machine code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+from jax import export
+
+FOLDER_NAME = "rljax-programs"
+SUFFIX = ".jaxprog"
+MAX_FILES = 256
+# JAX settings read while tracing or lowering: part of every program's key.
+TRACE_FLAGS = (
+    "jax_enable_x64",
+    "jax_default_prng_impl",
+    "jax_threefry_partitionable",
+    "jax_numpy_rank_promotion",
+    "jax_numpy_dtype_promotion",
+    "jax_default_matmul_precision",
+    "jax_softmax_custom_jvp",
+    "jax_use_shardy_partitioner",
+)
+# Switches that act while tracing or running op by op: no stored program while one is on.
+DEBUG_FLAGS = (
+    "jax_debug_nans",
+    "jax_debug_infs",
+    "jax_debug_key_reuse",
+    "jax_disable_jit",
+    "jax_enable_checks",
+)
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "gymnax", "numpy")
+
+
+def store_folder() -> Path | None:
+    """Where programs are kept: `rljax-programs/` in JAX's compilation cache folder; None
+    (store off) when that cache is off or a debugging switch is on."""
+    cache = jax.config.jax_compilation_cache_dir
+    if not cache or any(getattr(jax.config, f, False) for f in DEBUG_FLAGS):
+        return None
+    return Path(cache) / FOLDER_NAME
+
+
+def _hash_files(paths: set[str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """rljax's source files and the versions of the packages a program is traced with."""
+    root = Path(__file__).resolve().parents[1]
+    files = {str(p) for p in root.rglob("*.py")}
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return _hash_files(files) + json.dumps([versions, sys.version], sort_keys=True)
+
+
+def _class_sources(obj: Any) -> set[str]:
+    """The source files of `obj`'s class and its bases (an environment's code)."""
+    files = set()
+    for cls in type(obj).__mro__:
+        try:
+            path = inspect.getsourcefile(cls)
+        except TypeError:  # builtins
+            continue
+        if path and os.path.exists(path):
+            files.add(path)
+    return files
+
+
+def experiment_fingerprint(
+    algo: str, config: Any, train_config: Any, env: Any, env_params: Any
+) -> str:
+    """A key for every program of one experiment: what it was built from, and the code."""
+    parts = [algo, repr(config), repr(train_config), type(env).__qualname__, repr(env_params)]
+    parts += [_hash_files(_class_sources(env)), _code_fingerprint()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _describe_sharding(sharding: Any) -> str:
+    if sharding is None:
+        return "none"
+    return repr((sharding.spec, [(d.platform, d.id) for d in sharding.mesh.devices.flat]))
+
+
+def _read(path: Path) -> tuple[Any, Any] | None:
+    """The exported program and output structure in `path`, or None (missing or damaged:
+    a damaged file is removed)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        blob, out_tree = pickle.loads(data)
+        exported = export.deserialize(bytearray(blob))
+    except Exception:  # any damage means: trace again
+        path.unlink(missing_ok=True)
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # most recently used
+    return exported, out_tree
+
+
+def _write(path: Path, exported: Any, out_tree: Any) -> None:
+    """Write atomically, then keep only the `MAX_FILES` most recently used programs."""
+    try:
+        data = pickle.dumps((bytes(exported.serialize()), out_tree))
+    except Exception:  # a structure that cannot be kept: traced each time
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return
+    files = sorted(path.parent.glob("*" + SUFFIX), key=_mtime)
+    for old in files[: max(0, len(files) - MAX_FILES)]:
+        old.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+class StoredProgram:
+    """`jax.jit(fun, ...)` whose traced program is kept in `store_folder()`.
+
+    Called as `program(*args)` or `program.lower(*args).compile()(*args)`, like a jitted
+    function. `key` names `fun` (an experiment's fingerprint and the piece); `donate`
+    donates every input; `sharding` lays every input and output out (the runs axis).
+    With the store off it is exactly `jax.jit(fun, ...)`.
+    """
+
+    def __init__(
+        self,
+        fun: Callable,
+        key: str,
+        *,
+        donate: bool = False,
+        sharding: Any = None,
+        compiler_options: dict[str, Any] | None = None,
+    ) -> None:
+        self._fun, self._key, self._donate, self._sharding = fun, key, donate, sharding
+        self._kw: dict[str, Any] = {"compiler_options": compiler_options or {}}
+        if sharding is not None:
+            self._kw.update(in_shardings=sharding, out_shardings=sharding)
+        self._jit = jax.jit(fun, donate_argnums=0 if donate else (), **self._kw)
+        self._executables: dict[Any, Callable] = {}
+
+    def __call__(self, *args: Any) -> Any:
+        if store_folder() is None:
+            return self._jit(*args)
+        return self._executable(args)(*args)
+
+    def lower(self, *args: Any) -> Any:
+        """An object whose `compile()` gives the program for inputs shaped like `args`."""
+        if store_folder() is None:
+            return self._jit.lower(*args)
+        return _Lowered(lambda: self._executable(args))
+
+    def _executable(self, args: tuple) -> Callable:
+        leaves, in_tree = jax.tree.flatten(args)
+        avals = tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+        memo = (str(in_tree), avals)
+        if memo not in self._executables:
+            self._executables[memo] = self._build(leaves, in_tree, avals)
+        return self._executables[memo]
+
+    def _build(self, leaves: list, in_tree: Any, avals: tuple) -> Callable:
+        flags = {f: str(getattr(jax.config, f, None)) for f in TRACE_FLAGS}
+        name = json.dumps(
+            [self._key, str(in_tree), avals, _describe_sharding(self._sharding), flags]
+        )
+        folder = store_folder()
+        path = folder / (hashlib.sha256(name.encode()).hexdigest()[:40] + SUFFIX)
+        found = _read(path)
+        if found is None:
+            out: dict[str, Any] = {}
+
+            def flat(*flat_args):
+                result = self._fun(*jax.tree.unflatten(in_tree, flat_args))
+                flat_out, out["tree"] = jax.tree.flatten(result)
+                return flat_out
+
+            specs = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
+            try:
+                exported = export.export(jax.jit(flat, **self._kw))(*specs)
+            except Exception:  # not exportable: jit as usual
+                return lambda *a: self._jit(*a)
+            found = exported, out["tree"]
+            _write(path, *found)
+        exported, out_tree = found
+        donate = tuple(range(len(leaves))) if self._donate else ()
+        call = jax.jit(exported.call, donate_argnums=donate, **self._kw)
+        compiled = call.lower(*leaves).compile()
+
+        def run(*args: Any) -> Any:
+            return jax.tree.unflatten(out_tree, compiled(*jax.tree.leaves(args)))
+
+        return run
+
+
+class _Lowered:
+    def __init__(self, build: Callable[[], Callable]) -> None:
+        self._build = build
+
+    def compile(self) -> Callable:
+        return self._build()

@@ -1,0 +1,160 @@
+"""Traced programs kept on disk (`rljax.run.programs`): a new process reads them instead
+of tracing, gets the same results, and never reads a program traced from something else."""
+
+from __future__ import annotations
+
+import types
+
+import jax
+import numpy as np
+import pytest
+
+import rljax
+from rljax.run import loop, programs, registry
+
+# A2C (flax network, optax state, hyperparameters with a None field) on a cheap probe.
+OVER = {
+    "total_env_steps": "64",
+    "chunk_env_steps": "32",
+    "num_envs": "4",
+    "rollout_len": "2",
+    "hidden_sizes": "8",
+    "eval_episodes": "2",
+}
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    folder = tmp_path / "programs"
+    monkeypatch.setattr(programs, "store_folder", lambda: folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def experiment():
+    return registry.make_experiment("a2c", "Probe-Bandit-v0", "default", OVER)
+
+
+def counting(trainer, calls: list):
+    """`trainer` (a new object: `jitted` builds new programs for it) whose Python pieces
+    record each time they are traced."""
+
+    def init(key, hparams):
+        calls.append("init")
+        return trainer.init(key, hparams)
+
+    def run_chunk(state):
+        calls.append("run_chunk")
+        return trainer.run_chunk(state)
+
+    return trainer._replace(init=init, run_chunk=run_chunk)
+
+
+def one_chunk(trainer, hparams, seeds=3):
+    """One chunk of `seeds` runs through `loop.jitted`'s programs: `(state, metrics)`."""
+    hp = rljax.tile_hparams(hparams, seeds)
+    init, chunk, _ = loop.jitted(trainer)
+    state = init(jax.random.split(jax.random.key(0), seeds), hp)
+    return chunk.lower(state).compile()(state)
+
+
+def _data(x):
+    return jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+
+def assert_same(a, b):
+    a, b = jax.tree.map(_data, a), jax.tree.map(_data, b)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_a_new_process_reads_the_program_instead_of_tracing_it(store, experiment):
+    hp = experiment.hparams
+    first: list = []
+    out_first = one_chunk(counting(experiment.trainer, first), hp)
+    assert first == ["init", "run_chunk"]
+    assert len(list(store.glob("*" + programs.SUFFIX))) == 2  # init and the chunk
+
+    second: list = []  # new program objects, as in a new process: nothing is traced
+    out_second = one_chunk(counting(experiment.trainer, second), hp)
+    assert second == []
+    # The same results as tracing and jitting as usual, bit for bit.
+    plain = one_chunk(experiment.trainer._replace(fingerprint=None), hp)
+    assert_same(out_first, plain)
+    assert_same(out_second, plain)
+
+
+def test_another_input_structure_or_experiment_is_traced_again(store, experiment):
+    calls: list = []
+    one_chunk(counting(experiment.trainer, calls), experiment.hparams)
+    # A hyperparameter that is None in one program and a traced value in the other.
+    calls.clear()
+    hp = experiment.hparams.replace(critic_learning_rate=1e-3)
+    one_chunk(counting(experiment.trainer, calls), hp)
+    assert calls == ["init", "run_chunk"]
+    # Another batch size.
+    calls.clear()
+    one_chunk(counting(experiment.trainer, calls), experiment.hparams, seeds=2)
+    assert calls == ["init", "run_chunk"]
+    # Another experiment: each setting it was built from is in its fingerprint.
+    fingerprints = {experiment.trainer.fingerprint}
+    for change in ({"hidden_sizes": "16"}, {"rollout_len": "4"}, {"total_env_steps": "96"}):
+        other = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", {**OVER, **change})
+        fingerprints.add(other.trainer.fingerprint)
+    other_env = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", OVER)
+    assert other_env.trainer.fingerprint == experiment.trainer.fingerprint  # deterministic
+    assert len(fingerprints) == 4
+
+
+def test_the_fingerprint_names_the_environment_and_its_code(tmp_path):
+    a2c = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", OVER)
+    env, params = a2c.env, a2c.env_params
+    key = programs.experiment_fingerprint("a2c", a2c.config, a2c.train_config, env, params)
+    cart = registry.make_experiment("a2c", "CartPole-v1")
+    other = programs.experiment_fingerprint("a2c", a2c.config, a2c.train_config, cart.env, params)
+    longer = params.replace(max_steps_in_episode=params.max_steps_in_episode + 1)
+    other_params = programs.experiment_fingerprint("a2c", a2c.config, a2c.train_config, env, longer)
+    assert len({key, other, other_params}) == 3
+    f = tmp_path / "code.py"
+    f.write_text("x = 1\n")
+    before = programs._hash_files({str(f)})
+    f.write_text("x = 2\n")
+    assert programs._hash_files({str(f)}) != before
+
+
+def test_a_damaged_program_is_removed_and_traced_again(store, experiment):
+    hp = experiment.hparams
+    expected = one_chunk(experiment.trainer._replace(fingerprint=None), hp)
+    one_chunk(counting(experiment.trainer, []), hp)
+    for path in store.glob("*" + programs.SUFFIX):
+        path.write_bytes(path.read_bytes()[:100])  # a file cut short
+    calls: list = []
+    assert_same(one_chunk(counting(experiment.trainer, calls), hp), expected)
+    assert calls == ["init", "run_chunk"]
+    calls.clear()
+    one_chunk(counting(experiment.trainer, calls), hp)
+    assert calls == []  # written whole again
+
+
+def test_no_store_without_the_compile_cache_or_with_a_debugging_switch(monkeypatch):
+    assert programs.store_folder() is not None  # the suite's cache (tests/conftest.py)
+    for flag in programs.DEBUG_FLAGS:
+        old = getattr(jax.config, flag)
+        jax.config.update(flag, True)
+        try:
+            assert programs.store_folder() is None, flag
+        finally:
+            jax.config.update(flag, old)
+    no_cache = types.SimpleNamespace(config=types.SimpleNamespace(jax_compilation_cache_dir=""))
+    monkeypatch.setattr(programs, "jax", no_cache)
+    assert programs.store_folder() is None
+
+
+def test_at_most_max_files_are_kept_least_recently_used_first(store, experiment, monkeypatch):
+    monkeypatch.setattr(programs, "MAX_FILES", 2)
+    one_chunk(counting(experiment.trainer, []), experiment.hparams)
+    first = {p.name for p in store.glob("*" + programs.SUFFIX)}
+    one_chunk(counting(experiment.trainer, []), experiment.hparams, seeds=2)
+    kept = {p.name for p in store.glob("*" + programs.SUFFIX)}
+    assert len(first) == len(kept) == 2 and not kept & first
