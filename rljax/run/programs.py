@@ -142,10 +142,10 @@ def _read(path: Path) -> tuple[Any, Any] | None:
     return exported, out_tree
 
 
-def _write(path: Path, exported: Any, out_tree: Any) -> None:
+def _write(path: Path, blob: bytes, out_tree: Any) -> None:
     """Write atomically, then keep only the `MAX_FILES` most recently used programs."""
     try:
-        data = pickle.dumps((bytes(exported.serialize()), out_tree))
+        data = pickle.dumps((blob, out_tree))
     except Exception:  # a structure that cannot be kept: traced each time
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,9 @@ class StoredProgram:
 
     def _executable(self, args: tuple) -> Callable:
         leaves, in_tree = jax.tree.flatten(args)
-        avals = tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+        avals = tuple(
+            (tuple(x.shape), str(x.dtype), bool(getattr(x, "weak_type", False))) for x in leaves
+        )
         memo = (str(in_tree), avals)
         if memo not in self._executables:
             self._executables[memo] = self._build(leaves, in_tree, avals)
@@ -231,11 +233,13 @@ class StoredProgram:
 
             specs = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
             try:
-                exported = export.export(jax.jit(flat, **self._kw))(*specs)
-            except Exception:  # not exportable: jit as usual
+                blob = bytes(export.export(jax.jit(flat, **self._kw))(*specs).serialize())
+            except Exception:  # not exportable (or no flatbuffers): jit as usual
                 return lambda *a: self._jit(*a)
-            found = exported, out["tree"]
-            _write(path, *found)
+            _write(path, blob, out["tree"])
+            # Use what a later process reads: serialized, the outputs lose their weak types,
+            # so the next program (the chunk after `init`) gets the same key in every process.
+            found = export.deserialize(bytearray(blob)), out["tree"]
         exported, out_tree = found
         donate = tuple(range(len(leaves))) if self._donate else ()
         call = jax.jit(exported.call, donate_argnums=donate, **self._kw)
