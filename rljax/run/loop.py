@@ -164,11 +164,14 @@ def chunk_loop(
     and the batch is computed alone; a stopped run's state and blank rows stay as they
     were. A batch then costs about the sum of its runs' steps instead of runs x slowest
     run, and every run's result is the one it has in the uncompacted batch (tested). A
-    smaller batch must be compiled: the loop shrinks only when the time it would save on
-    the chunks left (the last chunk's time, scaled by the batch size) exceeds what the
-    first compilation of a chunk took, twice over, and never below `min_batch` runs per
-    device. (On a CPU a DQN step costs about 1.3x at 2 runs and 4x at 8 what it costs at
-    1 run: `benchmarks/sweep.py`, `batch_cost`; so even a batch of 8 is worth shrinking.)
+    smaller batch must be compiled: the loop shrinks only when the time it would save
+    (the last chunk's time, scaled by the batch size, over the chunks the runs left are
+    expected to go on: as many again as they have run, at most to the budget's end)
+    exceeds what the first compilation of a chunk took, and never below `min_batch` runs
+    per device. (Counting every chunk to the budget's end, 8 DQN runs on 2 devices shrank
+    8 -> 4 -> 2 and spent 10 s compiling to save 3.4 s of training. On a CPU a DQN step
+    costs about 1.3x at 2 runs and 4x at 8 what it costs at 1 run: `benchmarks/sweep.py`,
+    `batch_cost`; so even a batch of 8 can be worth shrinking.)
     `compact="always"` shrinks whenever a smaller bucket holds the runs left. Network
     agents: XLA may pick another matrix kernel for another batch size, so a compacted run
     can differ from the uncompacted one in the last bits of a matrix product (and a chaotic
@@ -201,8 +204,9 @@ def chunk_loop(
             active = np.flatnonzero(~to_host(full.stopped))
             floor = multiple * (2 if compact == "always" else min_batch)
             smaller = max(bucket(len(active), multiple), floor)
-            saving = chunk_seconds * (1 - smaller / size) * (config.num_chunks - chunk + 1)
-            worth = compact == "always" or saving > 2 * stats["first_compile"]
+            expected = min(config.num_chunks - chunk + 1, chunk - 1)  # chunks still to run
+            saving = chunk_seconds * (1 - smaller / size) * expected
+            worth = compact == "always" or saving > stats["first_compile"]
             if len(active) and smaller < size and worth:
                 size = smaller
                 take = np.concatenate([active, np.full(size - len(active), active[0])])
