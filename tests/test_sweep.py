@@ -45,6 +45,20 @@ def test_bucket_sizes():
     assert [loop.bucket(n, 4) for n in (1, 4, 5, 9)] == [4, 4, 8, 16]
 
 
+def test_shrinking_is_worth_its_compilation_only_for_the_chunks_runs_are_expected_to_run():
+    # The 8 DQN seeds of benchmarks/sweep.py on 2 devices: 4 still running at chunk 36 of
+    # 100, a chunk of 8 runs taking 0.23 s, a compilation 6 s. They went on for 44 chunks at
+    # most, so halving the batch saved at most 44 * 0.115 = 5 s: counting all 65 chunks to
+    # the budget's end (7.5 s) it compiled anyway, and again at 2 runs.
+    assert not loop.worth_shrinking(0.23, 8, 4, chunk=36, num_chunks=100, compile_seconds=6.0)
+    assert loop.worth_shrinking(0.23, 8, 4, chunk=60, num_chunks=200, compile_seconds=6.0)
+    # At most to the budget's end: 5 chunks left save 5 * 0.5 = 2.5 s.
+    assert not loop.worth_shrinking(1.0, 64, 32, chunk=96, num_chunks=100, compile_seconds=3.0)
+    assert loop.worth_shrinking(1.0, 64, 32, chunk=93, num_chunks=100, compile_seconds=3.0)
+    # Before any chunk has run nothing is expected of the runs; nothing shrinks.
+    assert not loop.worth_shrinking(9.0, 64, 2, chunk=1, num_chunks=100, compile_seconds=0.1)
+
+
 def test_each_sweep_run_equals_its_single_run():
     result = sweep(
         "q_learning", "GridWorld-v0", grid={"learning_rate": [0.05, 0.2]}, seeds=2,

@@ -144,6 +144,22 @@ def _blank_row(row: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     }
 
 
+def worth_shrinking(
+    chunk_seconds: float,
+    size: int,
+    smaller: int,
+    chunk: int,
+    num_chunks: int,
+    compile_seconds: float,
+) -> bool:
+    """Whether a batch of `size` runs should shrink to `smaller` before chunk `chunk` (of
+    `num_chunks`, counted from 1): the time saved, `chunk_seconds * (1 - smaller / size)`
+    per chunk over the chunks the runs left are expected to go on (as many again as they
+    have run, at most to the budget's end), exceeds `compile_seconds`."""
+    expected = min(num_chunks - chunk + 1, chunk - 1)
+    return chunk_seconds * (1 - smaller / size) * expected > compile_seconds
+
+
 def chunk_loop(
     trainer: Trainer,
     state: RunState,
@@ -204,9 +220,9 @@ def chunk_loop(
             active = np.flatnonzero(~to_host(full.stopped))
             floor = multiple * (2 if compact == "always" else min_batch)
             smaller = max(bucket(len(active), multiple), floor)
-            expected = min(config.num_chunks - chunk + 1, chunk - 1)  # chunks still to run
-            saving = chunk_seconds * (1 - smaller / size) * expected
-            worth = compact == "always" or saving > stats["first_compile"]
+            worth = compact == "always" or worth_shrinking(
+                chunk_seconds, size, smaller, chunk, config.num_chunks, stats["first_compile"]
+            )
             if len(active) and smaller < size and worth:
                 size = smaller
                 take = np.concatenate([active, np.full(size - len(active), active[0])])
