@@ -144,6 +144,12 @@ def _blank_row(row: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     }
 
 
+# A step's fixed cost on a device, in runs: a batch of `n` runs per device costs about
+# `n + RUN_OVERHEAD` runs' time (DQN on a CPU, `batch_cost` in benchmarks/results/
+# sweep.json: 117, 129, 213 and 380 us per step at 1, 2, 4 and 8 runs per device).
+RUN_OVERHEAD = 2
+
+
 def worth_shrinking(
     chunk_seconds: float,
     size: int,
@@ -151,13 +157,18 @@ def worth_shrinking(
     chunk: int,
     num_chunks: int,
     compile_seconds: float,
+    devices: int = 1,
 ) -> bool:
-    """Whether a batch of `size` runs should shrink to `smaller` before chunk `chunk` (of
-    `num_chunks`, counted from 1): the time saved, `chunk_seconds * (1 - smaller / size)`
-    per chunk over the chunks the runs left are expected to go on (as many again as they
-    have run, at most to the budget's end), exceeds `compile_seconds`."""
+    """Whether a batch of `size` runs (split over `devices`) should shrink to `smaller`
+    before chunk `chunk` (of `num_chunks`, counted from 1): the time saved exceeds
+    `compile_seconds`. A chunk of `n` runs per device is taken to cost in proportion to
+    `n + RUN_OVERHEAD`, so shrinking saves `chunk_seconds * (1 - (smaller/devices +
+    RUN_OVERHEAD) / (size/devices + RUN_OVERHEAD))` per chunk, over the chunks the runs
+    left are expected to go on: as many again as they have run, at most to the budget's
+    end."""
     expected = min(num_chunks - chunk + 1, chunk - 1)
-    return chunk_seconds * (1 - smaller / size) * expected > compile_seconds
+    ratio = (smaller / devices + RUN_OVERHEAD) / (size / devices + RUN_OVERHEAD)
+    return chunk_seconds * (1 - ratio) * expected > compile_seconds
 
 
 def chunk_loop(
@@ -181,13 +192,12 @@ def chunk_loop(
     were. A batch then costs about the sum of its runs' steps instead of runs x slowest
     run, and every run's result is the one it has in the uncompacted batch (tested). A
     smaller batch must be compiled: the loop shrinks only when the time it would save
-    (the last chunk's time, scaled by the batch size, over the chunks the runs left are
-    expected to go on: as many again as they have run, at most to the budget's end)
-    exceeds what the first compilation of a chunk took, and never below `min_batch` runs
-    per device. (Counting every chunk to the budget's end, 8 DQN runs on 2 devices shrank
-    8 -> 4 -> 2 and spent 10 s compiling to save 3.4 s of training. On a CPU a DQN step
-    costs about 1.3x at 2 runs and 4x at 8 what it costs at 1 run: `benchmarks/sweep.py`,
-    `batch_cost`; so even a batch of 8 can be worth shrinking.)
+    (`worth_shrinking`: the mean chunk time at this size, scaled by a cost model of the
+    batch size, over the chunks the runs left are expected to go on) exceeds what the
+    first compilation of a chunk took, and never below `min_batch` runs per device. (With
+    the last chunk's time, a cost in proportion to the batch size and every chunk to the
+    budget's end, 8 DQN runs on 2 devices shrank 8 -> 4 -> 2 and spent 10 s compiling two
+    batches that trained no faster.)
     `compact="always"` shrinks whenever a smaller bucket holds the runs left. Network
     agents: XLA may pick another matrix kernel for another batch size, so a compacted run
     can differ from the uncompacted one in the last bits of a matrix product (and a chaotic
@@ -214,17 +224,24 @@ def chunk_loop(
 
     last_return = np.full(S, np.nan)
     t0 = time.perf_counter() - seconds
-    chunk_seconds = None
+    chunk_seconds, size_seconds = None, []
     for chunk in range(start + 1, config.num_chunks + 1):
         if compact and config.stop_return is not None and chunk_seconds is not None:
             active = np.flatnonzero(~to_host(full.stopped))
             floor = multiple * (2 if compact == "always" else min_batch)
             smaller = max(bucket(len(active), multiple), floor)
+            chunk_seconds = float(np.mean(size_seconds))  # at this size, so far
             worth = compact == "always" or worth_shrinking(
-                chunk_seconds, size, smaller, chunk, config.num_chunks, stats["first_compile"]
+                chunk_seconds,
+                size,
+                smaller,
+                chunk,
+                config.num_chunks,
+                stats["first_compile"],
+                multiple,
             )
             if len(active) and smaller < size and worth:
-                size = smaller
+                size, size_seconds = smaller, []
                 take = np.concatenate([active, np.full(size - len(active), active[0])])
                 batch = _gather(full, jnp.asarray(take))
                 if devices is not None:
@@ -235,6 +252,7 @@ def chunk_loop(
         batch, metrics = fn(batch)
         brow = host_metrics(to_host(metrics))
         chunk_seconds = time.perf_counter() - t_chunk
+        size_seconds.append(chunk_seconds)
         if size == S and len(index) == S:
             full, row = batch, brow
         else:
