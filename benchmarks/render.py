@@ -290,10 +290,15 @@ def targets(r: Results) -> list[Target]:
         out.append(_judge(r, "sweep", None, NOT_MEASURED, text))
 
     q = get(r, "gridworld", "q_learning_by_seeds", "16384")
+    cores = get(r, "gridworld", "q_learning_16384_seeds_every_core")
     text = "tabular Q-learning >= 100x plain NumPy at 16,384 seeds"
     if q:
-        fig = f"{q['over_numpy']:.1f}x"
-        out.append(_judge(r, "gridworld", q["over_numpy"] >= 100, fig, text))
+        fig = f"{q['over_numpy']:.1f}x on one device"
+        best = q["over_numpy"]
+        if cores:
+            fig += f", {cores['over_numpy']:.1f}x on {cores['devices']} CPU devices"
+            best = max(best, cores["over_numpy"])
+        out.append(_judge(r, "gridworld", best >= 100, fig, text))
     else:
         out.append(_judge(r, "gridworld", None, NOT_MEASURED, text))
 
@@ -533,6 +538,13 @@ def _gridworld(d: dict) -> list[str]:
     )  # fmt: skip
     plain = d.get("numpy_q_learning_agent_steps_per_second")
     lines += ["", f"Plain Python/NumPy per-step Q-learning, same run: {rate(plain)} steps/s."]
+    cores = d.get("q_learning_16384_seeds_every_core")
+    if cores:
+        lines += [
+            f"- 16,384 seeds split across {cores['devices']} CPU devices (one per core, as"
+            f" `train --seeds` runs them): {rate(cores['agent_steps_per_second'])} steps/s"
+            f" ({cores['over_numpy']:.1f}x NumPy)."
+        ]
     for v in d.get("value_iteration") or []:
         lines += [
             f"- Value iteration, {v['discount_factors']:,} discount factor(s):"
