@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import rljax
+from rljax.envs.gridworld import GridWorld
+from rljax.envs.pacman import Pacman
 from rljax.run import loop, programs, registry
 
 # A2C (flax network, optax state, hyperparameters with a None field) on a cheap probe.
@@ -116,6 +118,20 @@ def test_the_fingerprint_names_the_environment_and_its_code(tmp_path):
     longer = params.replace(max_steps_in_episode=params.max_steps_in_episode + 1)
     other_params = programs.experiment_fingerprint("a2c", a2c.config, a2c.train_config, env, longer)
     assert len({key, other, other_params}) == 3
+    # Environments of one class and the same parameters that differ in how they were built
+    # (GridWorld-v0 and GridWorld5-v0: `stay_action`; Pacman's ghost rows).
+    grid, grid5 = GridWorld(), GridWorld(stay_action=True)
+    keys = {
+        programs.experiment_fingerprint(
+            "q_learning", None, a2c.train_config, g, grid.default_params
+        )
+        for g in (grid, grid5)
+    }
+    ghosts = {
+        programs.experiment_fingerprint("a2c", a2c.config, a2c.train_config, p, params)
+        for p in (Pacman(), Pacman(ghost_rows=(2, 3, 4)))
+    }
+    assert len(keys) == 2 and len(ghosts) == 2
     f = tmp_path / "code.py"
     f.write_text("x = 1\n")
     before = programs._hash_files({str(f)})

@@ -112,8 +112,11 @@ def _class_sources(obj: Any) -> set[str]:
 def experiment_fingerprint(
     algo: str, config: Any, train_config: Any, env: Any, env_params: Any
 ) -> str:
-    """A key for every program of one experiment: what it was built from, and the code."""
-    parts = [algo, repr(config), repr(train_config), type(env).__qualname__, repr(env_params)]
+    """A key for every program of one experiment: what it was built from (the environment's
+    class, the attributes it was built with and its parameters), and the code."""
+    built = repr(sorted(vars(env).items()))  # e.g. GridWorld's stay_action, Pacman's ghosts
+    parts = [algo, repr(config), repr(train_config), type(env).__qualname__, built]
+    parts.append(repr(env_params))
     parts += [_hash_files(_class_sources(env)), _code_fingerprint()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
