@@ -76,28 +76,22 @@ def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, 
     """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
     `evaluate`, built once per trainer so that repeated runs and evaluations reuse their
     compilations, with `compiler_options()`. With a `sharding` of the runs axis, every
-    input and output is laid out by it."""
-    if trainer.fingerprint is not None:  # the registry's: traced programs kept on disk
-        return tuple(
-            StoredProgram(
-                jax.vmap(fun),
-                f"{trainer.fingerprint}:{name}",
-                donate=name == "run_chunk",
-                sharding=sharding,
-                compiler_options=compiler_options(),
-            )
-            for name, fun in (
-                ("init", trainer.init),
-                ("run_chunk", trainer.run_chunk),
-                ("evaluate", trainer.evaluate),
-            )
+    input and output is laid out by it. A trainer with a `fingerprint` (the registry's)
+    keeps its traced programs on disk while the compilation cache is on, so that a new
+    process reads them instead of tracing again (`rljax.run.programs.StoredProgram`)."""
+    return tuple(
+        StoredProgram(
+            jax.vmap(fun),
+            None if trainer.fingerprint is None else f"{trainer.fingerprint}:{name}",
+            donate=name == "run_chunk",
+            sharding=sharding,
+            compiler_options=compiler_options(),
         )
-    kw = {} if sharding is None else {"in_shardings": sharding, "out_shardings": sharding}
-    kw["compiler_options"] = compiler_options()
-    return (
-        jax.jit(jax.vmap(trainer.init), **kw),
-        jax.jit(jax.vmap(trainer.run_chunk), donate_argnums=0, **kw),
-        jax.jit(jax.vmap(trainer.evaluate), **kw),
+        for name, fun in (
+            ("init", trainer.init),
+            ("run_chunk", trainer.run_chunk),
+            ("evaluate", trainer.evaluate),
+        )
     )
 
 
@@ -224,15 +218,14 @@ def chunk_loop(
 
     last_return = np.full(S, np.nan)
     t0 = time.perf_counter() - seconds
-    chunk_seconds, size_seconds = None, []
+    size_seconds: list[float] = []  # the chunk times at the current batch size
     for chunk in range(start + 1, config.num_chunks + 1):
-        if compact and config.stop_return is not None and chunk_seconds is not None:
+        if compact and config.stop_return is not None and size_seconds:
             active = np.flatnonzero(~to_host(full.stopped))
             floor = multiple * (2 if compact == "always" else min_batch)
             smaller = max(bucket(len(active), multiple), floor)
-            chunk_seconds = float(np.mean(size_seconds))  # at this size, so far
             worth = compact == "always" or worth_shrinking(
-                chunk_seconds,
+                float(np.mean(size_seconds)),
                 size,
                 smaller,
                 chunk,
@@ -251,8 +244,7 @@ def chunk_loop(
         t_chunk = time.perf_counter()
         batch, metrics = fn(batch)
         brow = host_metrics(to_host(metrics))
-        chunk_seconds = time.perf_counter() - t_chunk
-        size_seconds.append(chunk_seconds)
+        size_seconds.append(time.perf_counter() - t_chunk)
         if size == S and len(index) == S:
             full, row = batch, brow
         else:

@@ -176,15 +176,15 @@ class StoredProgram:
     """`jax.jit(fun, ...)` whose traced program is kept in `store_folder()`.
 
     Called as `program(*args)` or `program.lower(*args).compile()(*args)`, like a jitted
-    function. `key` names `fun` (an experiment's fingerprint and the piece); `donate`
-    donates every input; `sharding` lays every input and output out (the runs axis).
-    With the store off it is exactly `jax.jit(fun, ...)`.
+    function. `key` names `fun` (an experiment's fingerprint and the piece; None: never
+    stored); `donate` donates every input; `sharding` lays every input and output out (the
+    runs axis). Without a key, or with the store off, it is exactly `jax.jit(fun, ...)`.
     """
 
     def __init__(
         self,
         fun: Callable,
-        key: str,
+        key: str | None,
         *,
         donate: bool = False,
         sharding: Any = None,
@@ -197,14 +197,17 @@ class StoredProgram:
         self._jit = jax.jit(fun, donate_argnums=0 if donate else (), **self._kw)
         self._executables: dict[Any, Callable] = {}
 
+    def _stored(self) -> bool:
+        return self._key is not None and store_folder() is not None
+
     def __call__(self, *args: Any) -> Any:
-        if store_folder() is None:
+        if not self._stored():
             return self._jit(*args)
         return self._executable(args)(*args)
 
     def lower(self, *args: Any) -> Any:
         """An object whose `compile()` gives the program for inputs shaped like `args`."""
-        if store_folder() is None:
+        if not self._stored():
             return self._jit.lower(*args)
         return _Lowered(lambda: self._executable(args))
 
