@@ -54,6 +54,14 @@ def test_shrinking_is_worth_its_compilation_only_for_what_it_is_expected_to_save
     worth = loop.worth_shrinking
     assert not worth(0.053, 8, 4, chunk=140, num_chunks=400, compile_seconds=4.8, devices=2)
     assert not worth(0.032, 4, 2, chunk=160, num_chunks=400, compile_seconds=4.8, devices=2)
+    # Halving 2 runs per device saves a quarter of a chunk ((1 + 2) / (2 + 2)), not half:
+    # 0.032 * 0.25 * 99 = 0.8 s, less than a 1.2 s compilation.
+    assert not worth(0.032, 4, 2, chunk=100, num_chunks=400, compile_seconds=1.2, devices=2)
+    assert worth(0.032, 4, 2, chunk=100, num_chunks=400, compile_seconds=0.7, devices=2)
+    # The fixed cost is per device: 8 -> 4 runs on 4 devices is 2 -> 1 per device, a
+    # quarter saved (0.1 * 0.25 * 99 = 2.5 s), not (1 - 6/10) of the chunk (4.0 s).
+    assert not worth(0.1, 8, 4, chunk=100, num_chunks=400, compile_seconds=3.0, devices=4)
+    assert worth(0.1, 8, 4, chunk=100, num_chunks=400, compile_seconds=3.0, devices=1)
     # 64 runs halved early in a long budget: 0.43 * (1 - 18/34) * 59 = 12 s saved.
     assert worth(0.43, 64, 32, chunk=60, num_chunks=400, compile_seconds=5.0, devices=2)
     # At most to the budget's end: 5 chunks left save 5 * 0.4 * (1 - 34/66) = 1.0 s.
