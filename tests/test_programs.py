@@ -104,8 +104,8 @@ def test_another_input_structure_or_experiment_is_traced_again(store, experiment
     for change in ({"hidden_sizes": "16"}, {"rollout_len": "4"}, {"total_env_steps": "96"}):
         other = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", {**OVER, **change})
         fingerprints.add(other.trainer.fingerprint)
-    other_env = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", OVER)
-    assert other_env.trainer.fingerprint == experiment.trainer.fingerprint  # deterministic
+    same = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", OVER)
+    assert same.trainer.fingerprint == experiment.trainer.fingerprint  # deterministic
     assert len(fingerprints) == 4
 
 
