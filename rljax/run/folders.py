@@ -238,7 +238,7 @@ def run_in_folder(
             writer = csv.writer(f)
             loop = chunk_loop(trainer, state, start, train_seconds, devices=devices)
             for done in loop:
-                state, row, chunk = done.state, done.row, done.chunk
+                row, chunk = done.row, done.chunk
                 train_seconds = done.progress.seconds
                 if columns is None:
                     extra = sorted(k for k in row if k not in METRIC_COLUMNS)
@@ -262,6 +262,7 @@ def run_in_folder(
                 )
                 last = done.all_stopped or chunk == trainer.config.num_chunks
                 if chunk % checkpoint_every == 0 or halt or last:
+                    state = done.state  # every run's state, put together only to be saved
                     _save_and_prune(out, runs_only(state), chunk, train_seconds, keep)
                 if on_chunk is not None:
                     on_chunk(done.progress)

@@ -37,15 +37,32 @@ class Progress(NamedTuple):
     stopped: int  # runs whose stopping criterion was met
 
 
-class ChunkDone(NamedTuple):
-    """One step of `chunk_loop`: the state after `chunk` chunks and that chunk's metrics."""
+class ChunkDone:
+    """One step of `chunk_loop`: the state after `chunk` chunks and that chunk's metrics.
 
-    chunk: int
-    state: RunState  # leaves [S, ...]
-    row: dict[str, np.ndarray]  # each [S]; NaN (-1 for counts) for runs that did not run
-    progress: Progress
-    all_stopped: bool
-    compile_seconds: float  # compiling the smaller batches so far (not in progress.seconds)
+    `state` (leaves `[S, ...]`, every run) is put together when first read: while finished
+    runs are out of the batch it costs a copy through the host, so a caller that needs it
+    only now and then (a checkpoint) reads it only then."""
+
+    def __init__(
+        self,
+        chunk: int,
+        state: Callable[[], RunState],
+        row: dict[str, np.ndarray],
+        progress: Progress,
+        all_stopped: bool,
+        compile_seconds: float,
+    ) -> None:
+        self.chunk = chunk
+        self._state = state
+        self.row = row  # each [S]; NaN (-1 for counts) for runs that did not run
+        self.progress = progress
+        self.all_stopped = all_stopped
+        self.compile_seconds = compile_seconds  # compiling chunks so far (not in progress)
+
+    @functools.cached_property
+    def state(self) -> RunState:
+        return self._state()
 
 
 class RunResult(NamedTuple):
@@ -115,18 +132,53 @@ def bucket(n: int, multiple: int = 1) -> int:
     return size
 
 
-@jax.jit
-def _gather(full: Any, take: Any) -> Any:
-    """The runs `take` of the full state, as one program per batch size (run eagerly, each
-    leaf's gather would compile on its own: seconds for a network agent's state)."""
-    return jax.tree.map(lambda f: f[take], full)
+def _is_key(x: Any) -> bool:
+    return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-@functools.partial(jax.jit, donate_argnums=0)
-def _scatter(full: Any, batch: Any, take: Any) -> Any:
-    """Write a batch back into the full state: batch entry `i` is run `take[i]` (padding
-    entries repeat a run, with the same values), one compilation per batch size."""
-    return jax.tree.map(lambda f, b: f.at[take].set(b), full, batch)
+class _HostRuns:
+    """A batch of runs' state copied to the host as NumPy (key arrays as their key data),
+    whose rows (runs) can be taken and written, and put back on the devices.
+
+    Compaction moves runs between batches through the host: a jitted gather and scatter
+    of the state compiled once per batch size (about 1.5 s for DQN's 71 leaves on 2
+    devices, and once more when the scatter's output came back laid out otherwise), while
+    copying the state costs milliseconds and is needed only when the batch shrinks or a
+    caller asks for every run's state."""
+
+    def __init__(self, tree: Any) -> None:
+        leaves, self.treedef = jax.tree.flatten(tree)
+        self.impls = [jax.random.key_impl(x) if _is_key(x) else None for x in leaves]
+        data = [
+            jax.random.key_data(x) if i is not None else x
+            for x, i in zip(leaves, self.impls, strict=True)
+        ]
+        self.leaves = [np.array(x) for x in to_host(data)]  # writable copies
+
+    def take(self, rows: np.ndarray) -> _HostRuns:
+        out = object.__new__(_HostRuns)
+        out.treedef, out.impls = self.treedef, self.impls
+        out.leaves = [x[rows] for x in self.leaves]
+        return out
+
+    def write(self, rows: np.ndarray, other: _HostRuns) -> None:
+        """Rows `rows` become the first `len(rows)` rows of `other`."""
+        for mine, theirs in zip(self.leaves, other.leaves, strict=True):
+            mine[rows] = theirs[: len(rows)]
+
+    def to_device(self, sharding: Any) -> Any:
+        """The state as device arrays, laid out by `sharding` (None: the default device)."""
+
+        def put(x: np.ndarray, impl: Any) -> Any:
+            if sharding is None:
+                arr = jnp.asarray(x)
+            else:  # every process holds the whole batch and gives its own shards
+                arr = jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
+            return arr if impl is None else jax.random.wrap_key_data(arr, impl=impl)
+
+        return jax.tree.unflatten(
+            self.treedef, [put(x, i) for x, i in zip(self.leaves, self.impls, strict=True)]
+        )
 
 
 def _blank_row(row: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
@@ -181,17 +233,19 @@ def chunk_loop(
 
     Finished runs leave the batch (`compact`, with a stopping rule): before a chunk, the
     runs that have not stopped are gathered into a smaller batch, its size bucketed
-    (`bucket`: powers of two, times the device count) so that only a few shapes compile,
-    and the batch is computed alone; a stopped run's state and blank rows stay as they
-    were. A batch then costs about the sum of its runs' steps instead of runs x slowest
-    run, and every run's result is the one it has in the uncompacted batch (tested). A
-    smaller batch must be compiled: the loop shrinks only when the time it would save
-    (`worth_shrinking`: the mean chunk time at this size, scaled by a cost model of the
-    batch size, over the chunks the runs left are expected to go on) exceeds what the
-    first compilation of a chunk took, and never below `min_batch` runs per device. (With
-    the last chunk's time, a cost in proportion to the batch size and every chunk to the
-    budget's end, 8 DQN runs on 2 devices shrank 8 -> 4 -> 2 and spent 10 s compiling two
-    batches that trained no faster.)
+    (`bucket`: powers of two, times the device count) so that only a few shapes compile, and
+    the batch is computed alone; a stopped run's state and blank rows stay as they were. The
+    runs move between batches through the host (`_HostRuns`), so that a shrink compiles
+    nothing but the smaller chunk, and every run's state (`ChunkDone.state`) is put together
+    only when a caller reads it. A batch then costs about the sum of its runs' steps instead
+    of runs x slowest run, and every run's result is the one it has in the uncompacted batch
+    (tested). A smaller batch must be compiled: the loop shrinks only when the time it would
+    save (`worth_shrinking`: the mean chunk time at this size, scaled by a cost model of the
+    batch size, over the chunks the runs left are expected to go on) exceeds what the first
+    compilation of a chunk took, and never below `min_batch` runs per device. (With the last
+    chunk's time, a cost in proportion to the batch size and every chunk to the budget's
+    end, 8 DQN runs on 2 devices shrank 8 -> 4 -> 2 and spent 10 s compiling two batches
+    that trained no faster.)
     `compact="always"` shrinks whenever a smaller bucket holds the runs left. Network
     agents: XLA may pick another matrix kernel for another batch size, so a compacted run
     can differ from the uncompacted one in the last bits of a matrix product (and a chaotic
@@ -202,8 +256,10 @@ def chunk_loop(
     config = trainer.config
     S = int(np.shape(state.env_steps)[0])
     multiple = len(devices) if devices is not None else 1
-    full, batch, index, size = state, state, np.arange(S), S
-    take = index
+    # `batch` computes the runs `index` (its first rows; the rest are padding); `host`
+    # holds every run's state on the host, current for the runs not in the batch.
+    batch, index, size, host = state, np.arange(S), S, None
+    stopped = np.array(to_host(state.stopped))
     chunk_fns: dict[int, Callable] = {}
     stats = {"compile": 0.0}
 
@@ -216,12 +272,18 @@ def chunk_loop(
             stats.setdefault("first_compile", stats["compile"])
         return chunk_fns[size]
 
+    def every_run(batch: RunState, index: np.ndarray, host: _HostRuns | None) -> RunState:
+        if host is None:  # the batch is every run
+            return batch
+        host.write(index, _HostRuns(batch))
+        return host.to_device(None if devices is None else runs_sharding(S, devices))
+
     last_return = np.full(S, np.nan)
     t0 = time.perf_counter() - seconds
     size_seconds: list[float] = []  # the chunk times at the current batch size
     for chunk in range(start + 1, config.num_chunks + 1):
         if compact and config.stop_return is not None and size_seconds:
-            active = np.flatnonzero(~to_host(full.stopped))
+            active = np.flatnonzero(~stopped)
             floor = multiple * (2 if compact == "always" else min_batch)
             smaller = max(bucket(len(active), multiple), floor)
             worth = compact == "always" or worth_shrinking(
@@ -234,27 +296,29 @@ def chunk_loop(
                 multiple,
             )
             if len(active) and smaller < size and worth:
-                size, size_seconds = smaller, []
+                if host is None:
+                    host = _HostRuns(batch)
+                else:
+                    host.write(index, _HostRuns(batch))
+                size, size_seconds, index = smaller, [], active
                 take = np.concatenate([active, np.full(size - len(active), active[0])])
-                batch = _gather(full, jnp.asarray(take))
-                if devices is not None:
-                    batch = jax.device_put(batch, runs_sharding(size, devices))
-                index = active
+                sharding = None if devices is None else runs_sharding(size, devices)
+                batch = host.take(take).to_device(sharding)
         fn = chunk_fn(batch)
         t_chunk = time.perf_counter()
         batch, metrics = fn(batch)
         brow = host_metrics(to_host(metrics))
         size_seconds.append(time.perf_counter() - t_chunk)
-        if size == S and len(index) == S:
-            full, row = batch, brow
+        if host is None:
+            row = brow
+            stopped = np.array(to_host(batch.stopped))
         else:
-            full = _scatter(full, batch, jnp.asarray(take))
             row = _blank_row(brow, S)
             for k, v in brow.items():
                 row[k][index] = v[: len(index)]
+            stopped[index] = np.asarray(to_host(batch.stopped))[: len(index)]
         finished = ~np.isnan(row["episode_return_mean"])
         last_return = np.where(finished, row["episode_return_mean"], last_return)
-        stopped = to_host(full.stopped)
         progress = Progress(
             chunk=chunk,
             num_chunks=config.num_chunks,
@@ -265,7 +329,8 @@ def chunk_loop(
             stopped=int(stopped.sum()),
         )
         all_stopped = config.stop_return is not None and bool(stopped.all())
-        yield ChunkDone(chunk, full, row, progress, all_stopped, stats["compile"])
+        state_now = functools.partial(every_run, batch, index, host)
+        yield ChunkDone(chunk, state_now, row, progress, all_stopped, stats["compile"])
         if all_stopped:
             return
 
