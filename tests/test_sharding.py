@@ -22,18 +22,8 @@ SCRIPT = textwrap.dedent(
     enable_compile_cache()  # the suite's folder: traced programs are kept (rljax.run.programs)
 
     assert len(jax.devices()) == 4, jax.devices()
-    over = {"total_env_steps": "2000", "chunk_env_steps": "1000"}
-    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", over)
     keys = jax.random.split(jax.random.key(0), 8)
-    hps = rljax.tile_hparams(exp.hparams, 8)
-    one = loop.run_batch(exp.trainer, keys, hps, devices=jax.devices()[:1])
-    four = loop.run_batch(exp.trainer, keys, hps, devices=jax.devices())
-    assert len(four.state.env_steps.sharding.device_set) == 4
-    assert len(one.state.env_steps.sharding.device_set) == 1
-    np.testing.assert_allclose(four.eval_returns, one.eval_returns)
-    for a, b in zip(jax.tree.leaves(four.state.agent.params),
-                    jax.tree.leaves(one.state.agent.params)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    # (Tabular runs on 4 devices: tests/test_sweep.py's sweep, and the run folder below.)
 
     # A neural agent with a stopping rule: seeds stop at different chunks, on any device.
     over = {

@@ -193,7 +193,6 @@ def test_compile_cache_is_used_by_the_command_line(tmp_path):
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     cmd = [sys.executable, "-m", "rljax", "train", "q_learning", "GridWorld-v0", "--seeds", "2",
            "--steps", "1000"]  # fmt: skip
-    # (--no-compile-cache goes after the command, or before it: both are accepted)
     done = subprocess.run(
         [*cmd, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env,
         timeout=300, check=False,
@@ -201,13 +200,19 @@ def test_compile_cache_is_used_by_the_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     entries = list((tmp_path / "cache" / "rljax" / "jax").iterdir())
     assert entries, "nothing cached"
+    # --no-compile-cache: the folder is never made (every command makes it otherwise, even
+    # `list`, which compiles nothing and so costs no compilation to check).
     done = subprocess.run(
-        [*cmd, "--out", str(tmp_path / "b"), "--no-compile-cache"], capture_output=True,
+        [sys.executable, "-m", "rljax", "--no-compile-cache", "list"], capture_output=True,
         text=True, env={**env, "XDG_CACHE_HOME": str(tmp_path / "other")}, timeout=300,
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "other" / "rljax").exists()
+    # It goes after the command too, or before it.
+    for flags in (["train", "dqn", "CartPole-v1", "--no-compile-cache"],
+                  ["--no-compile-cache", "train", "dqn", "CartPole-v1"]):  # fmt: skip
+        assert cli.parser().parse_args(flags).no_compile_cache, flags
 
 
 def test_cache_folder_can_be_named_and_is_bounded(tmp_path, monkeypatch):
