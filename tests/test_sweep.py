@@ -44,6 +44,42 @@ def test_compacted_batch_equals_uncompacted():
     assert (a.metrics["env_steps"] == -1).any()
 
 
+def _host_state(state):
+    def data(x):
+        is_key = jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        return np.asarray(jax.random.key_data(x) if is_key else x)
+
+    return [data(x) for x in jax.tree.leaves(state)]
+
+
+def test_every_runs_state_is_current_after_each_chunk_while_compacted():
+    # What a checkpoint saves: after every chunk, `ChunkDone.state` holds each run's state
+    # as the uncompacted loop has it, also while finished runs are out of the batch and
+    # after runs moved from one smaller batch to the next (8 -> 4 -> 2, as above). (A
+    # stopped run's key is never used again: the uncompacted batch moves it on, a run out
+    # of the batch keeps it; the running runs' keys must agree.)
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", Q)
+    keys = jax.random.split(jax.random.key(2), 8)
+    hp = rljax.tile_hparams(exp.hparams, 8)
+    init = loop.jitted(exp.trainer)[0]
+    seen = {}
+    for compact in ("always", False):
+        seen[compact] = [  # read each state before the loop goes on
+            (
+                _host_state(done.state._replace(key=None)),
+                _host_state(done.state.key)[0],
+                np.asarray(done.state.stopped),
+            )
+            for done in loop.chunk_loop(exp.trainer, init(keys, hp), compact=compact)
+        ]
+    assert len(seen["always"]) == len(seen[False]) > 8
+    for chunk, (a, b) in enumerate(zip(seen["always"], seen[False], strict=True), 1):
+        for x, y in zip(a[0], b[0], strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=f"chunk {chunk}")
+        running = ~b[2]
+        np.testing.assert_array_equal(a[1][running], b[1][running], err_msg=f"chunk {chunk}")
+
+
 def test_bucket_sizes():
     assert [loop.bucket(n) for n in (1, 2, 3, 5, 8, 9)] == [2, 2, 4, 8, 8, 16]
     assert [loop.bucket(n, 4) for n in (1, 4, 5, 9)] == [4, 4, 8, 16]
