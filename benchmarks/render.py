@@ -601,7 +601,8 @@ def _sweep(d: dict) -> list[str]:
     if b:
         lines.append(
             f"- DQN default, 8 seeds against 1: {b['compacted_over_one_seed']}x the wall time"
-            f" compacted, {b['uncompacted_over_one_seed']}x not."
+            f" compacted, {b['uncompacted_over_one_seed']}x not (each batch compiles its"
+            " own programs)."
         )
     cost = d.get("batch_cost")
     if cost:

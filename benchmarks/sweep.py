@@ -95,15 +95,18 @@ def sweep_vs_sequential(settings: int, seeds: int, steps: int, separate: int) ->
 
 
 def batch_vs_one(seeds: int, preset: str) -> dict:
-    exp = registry.make_experiment("dqn", "CartPole-v1", preset)
+    """1 seed, then `seeds` seeds compacted and not, each from its own experiment object, so
+    that each compiles its own programs (no persistent cache in this process): a batch
+    never reuses what another compiled."""
     keys = jax.random.split(jax.random.key(0), seeds)
-    hp = rljax.tile_hparams(exp.hparams, seeds)
     out = {}
-    for label, k, h, compact in [
-        ("one_seed", keys[:1], rljax.tile_hparams(exp.hparams, 1), True),
-        ("batch_compacted", keys, hp, True),
-        ("batch_uncompacted", keys, hp, False),
+    for label, k, compact in [
+        ("one_seed", keys[:1], True),
+        ("batch_compacted", keys, True),
+        ("batch_uncompacted", keys, False),
     ]:
+        exp = registry.make_experiment("dqn", "CartPole-v1", preset)
+        h = rljax.tile_hparams(exp.hparams, len(k))
         t0 = time.perf_counter()
         result = loop.run_batch(exp.trainer, k, h, compact=compact)
         wall = time.perf_counter() - t0
