@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import rljax
+from rljax.core.keys import keys_to_data
 from rljax.run import checkpoint, cli, folders, loop, registry
 
 SEEDS = 2
@@ -39,7 +40,7 @@ def _leaves(folder, exp):
     init, _, _ = loop.jitted(exp.trainer)
     template = init(keys, rljax.tile_hparams(exp.hparams, SEEDS))
     state, chunk, _ = folders.load_run_state(folders.checkpoint_files(folder)[-1], template)
-    return chunk, [np.asarray(x) for x in jax.tree.leaves(folders._keys_to_data(state))]
+    return chunk, [np.asarray(x) for x in jax.tree.leaves(keys_to_data(state))]
 
 
 def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn, full_run):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import rljax
+from rljax.core.keys import keys_to_data
 from rljax.run import cli, loop, registry
 from rljax.run import sweep as sweep_module
 from rljax.run.sweep import sweep
@@ -45,11 +46,7 @@ def test_compacted_batch_equals_uncompacted():
 
 
 def _host_state(state):
-    def data(x):
-        is_key = jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-        return np.asarray(jax.random.key_data(x) if is_key else x)
-
-    return [data(x) for x in jax.tree.leaves(state)]
+    return [np.asarray(x) for x in jax.tree.leaves(keys_to_data(state))]
 
 
 def test_every_runs_state_is_current_after_each_chunk_while_compacted():

@@ -1,9 +1,10 @@
-"""PRNG keys as `lax.scan` inputs."""
+"""PRNG keys as `lax.scan` inputs, and typed key arrays as raw data (for the host)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -21,3 +22,24 @@ def split_to_scan(key: Key, n: int) -> tuple[Array, Callable[[Array], Key]]:
     impl = jax.random.key_impl(key)
     data = jax.random.key_data(jax.random.split(key, n))
     return data, functools.partial(jax.random.wrap_key_data, impl=impl)
+
+
+def is_key(x: Any) -> bool:
+    """Whether `x` is a typed PRNG key array."""
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def keys_to_data(tree: Any) -> Any:
+    """`tree` with every key array replaced by its raw data (`uint32 [..., 2]` for
+    threefry), which NumPy, pickling and checkpoints can hold."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if is_key(x) else x, tree)
+
+
+def data_to_keys(template: Any, tree: Any) -> Any:
+    """The inverse of `keys_to_data`: the leaves of `tree` whose `template` leaf is a key
+    array become key arrays of that leaf's implementation again."""
+    return jax.tree.map(
+        lambda t, x: jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if is_key(t) else x,
+        template,
+        tree,
+    )

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax.core.driver import RunState, tile_hparams
+from rljax.core.keys import data_to_keys, keys_to_data
 from rljax.run import checkpoint
 from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted, pad_runs
 from rljax.run.plotting import plot_learning_curves
@@ -101,22 +102,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _is_key(x: Any) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-def _keys_to_data(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
-
-
-def _data_to_keys(template: Any, tree: Any) -> Any:
-    return jax.tree.map(
-        lambda t, x: jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_key(t) else x,
-        template,
-        tree,
-    )
-
-
 def checkpoint_files(folder: str | os.PathLike) -> list[Path]:
     """The run folder's checkpoints, oldest first."""
     return sorted(Path(folder, "checkpoints").glob("chunk_*.ckpt"))
@@ -125,7 +110,7 @@ def checkpoint_files(folder: str | os.PathLike) -> list[Path]:
 def save_run_state(path: Path, state: RunState, chunk: int, train_seconds: float) -> None:
     """Atomically save the complete training state of every seed after `chunk` chunks."""
     tree = {
-        "state": _keys_to_data(state),
+        "state": keys_to_data(state),
         "chunk": np.int64(chunk),
         "train_seconds": np.float64(train_seconds),
     }
@@ -136,12 +121,12 @@ def load_run_state(path: Path, template: RunState) -> tuple[RunState, int, float
     """Load a checkpoint written by `save_run_state`; `template` gives the structure.
     Raises `checkpoint.CheckpointError` for a corrupt file or another configuration."""
     like = {
-        "state": _keys_to_data(template),
+        "state": keys_to_data(template),
         "chunk": np.int64(0),
         "train_seconds": np.float64(0.0),
     }
     tree = checkpoint.load(path, like)
-    state = _data_to_keys(template, jax.tree.map(jnp.asarray, tree["state"]))
+    state = data_to_keys(template, jax.tree.map(jnp.asarray, tree["state"]))
     return state, int(tree["chunk"]), float(tree["train_seconds"])
 
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax.core.driver import RunState, Trainer, host_metrics
+from rljax.core.keys import is_key, keys_to_data
 from rljax.core.types import Key
 from rljax.run.programs import StoredProgram
 from rljax.run.sharding import resolve_devices, runs_sharding, shard_runs
@@ -132,10 +133,6 @@ def bucket(n: int, multiple: int = 1) -> int:
     return size
 
 
-def _is_key(x: Any) -> bool:
-    return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 class _HostRuns:
     """A batch of runs' state copied to the host as NumPy (key arrays as their key data),
     whose rows (runs) can be taken and written, and put back on the devices.
@@ -146,20 +143,18 @@ class _HostRuns:
     copying the state costs milliseconds and is needed only when the batch shrinks or a
     caller asks for every run's state."""
 
-    def __init__(self, tree: Any) -> None:
-        leaves, self.treedef = jax.tree.flatten(tree)
-        self.impls = [jax.random.key_impl(x) if _is_key(x) else None for x in leaves]
-        data = [
-            jax.random.key_data(x) if i is not None else x
-            for x, i in zip(leaves, self.impls, strict=True)
-        ]
-        self.leaves = [np.array(x) for x in to_host(data)]  # writable copies
+    def __init__(self, treedef: Any, impls: list, leaves: list[np.ndarray]) -> None:
+        self.treedef, self.impls, self.leaves = treedef, impls, leaves
+
+    @classmethod
+    def copy(cls, tree: Any) -> _HostRuns:
+        """A writable host copy of `tree` (device arrays, leaves `[S, ...]`)."""
+        leaves, treedef = jax.tree.flatten(tree)
+        impls = [jax.random.key_impl(x) if is_key(x) else None for x in leaves]
+        return cls(treedef, impls, [np.array(x) for x in to_host(keys_to_data(leaves))])
 
     def take(self, rows: np.ndarray) -> _HostRuns:
-        out = object.__new__(_HostRuns)
-        out.treedef, out.impls = self.treedef, self.impls
-        out.leaves = [x[rows] for x in self.leaves]
-        return out
+        return _HostRuns(self.treedef, self.impls, [x[rows] for x in self.leaves])
 
     def write(self, rows: np.ndarray, other: _HostRuns) -> None:
         """Rows `rows` become the first `len(rows)` rows of `other`."""
@@ -275,7 +270,7 @@ def chunk_loop(
     def every_run(batch: RunState, index: np.ndarray, host: _HostRuns | None) -> RunState:
         if host is None:  # the batch is every run
             return batch
-        host.write(index, _HostRuns(batch))
+        host.write(index, _HostRuns.copy(batch))
         return host.to_device(None if devices is None else runs_sharding(S, devices))
 
     last_return = np.full(S, np.nan)
@@ -297,9 +292,9 @@ def chunk_loop(
             )
             if len(active) and smaller < size and worth:
                 if host is None:
-                    host = _HostRuns(batch)
+                    host = _HostRuns.copy(batch)
                 else:
-                    host.write(index, _HostRuns(batch))
+                    host.write(index, _HostRuns.copy(batch))
                 size, size_seconds, index = smaller, [], active
                 take = np.concatenate([active, np.full(size - len(active), active[0])])
                 sharding = None if devices is None else runs_sharding(size, devices)
@@ -307,16 +302,17 @@ def chunk_loop(
         fn = chunk_fn(batch)
         t_chunk = time.perf_counter()
         batch, metrics = fn(batch)
-        brow = host_metrics(to_host(metrics))
+        metrics, batch_stopped = to_host((metrics, batch.stopped))  # one transfer per chunk
+        brow = host_metrics(metrics)
         size_seconds.append(time.perf_counter() - t_chunk)
         if host is None:
             row = brow
-            stopped = np.array(to_host(batch.stopped))
+            stopped = np.array(batch_stopped)
         else:
             row = _blank_row(brow, S)
             for k, v in brow.items():
                 row[k][index] = v[: len(index)]
-            stopped[index] = np.asarray(to_host(batch.stopped))[: len(index)]
+            stopped[index] = batch_stopped[: len(index)]
         finished = ~np.isnan(row["episode_return_mean"])
         last_return = np.where(finished, row["episode_return_mean"], last_return)
         progress = Progress(
