@@ -43,7 +43,8 @@ class ChunkDone:
 
     `state` (leaves `[S, ...]`, every run) is put together when first read: while finished
     runs are out of the batch it costs a copy through the host, so a caller that needs it
-    only now and then (a checkpoint) reads it only then."""
+    only now and then (a checkpoint) reads it only then. Read it before the loop goes on:
+    the next chunk takes the batch's buffers (donated), as it did before this was lazy."""
 
     def __init__(
         self,
