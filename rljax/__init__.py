@@ -67,7 +67,10 @@ from rljax.core import (  # noqa: E402
     make_trainer,
     tile_hparams,
 )
+from rljax.core.keys import use_unrolled_threefry  # noqa: E402
 from rljax.envs import make, register, registered_envs  # noqa: E402
+
+use_unrolled_threefry()  # the same bits, fused into the step on a CPU (RLJAX_ROLLED_THREEFRY: off)
 
 __version__ = "0.1.0"
 
@@ -124,4 +127,5 @@ __all__ = [
     "tabular",
     "tile_hparams",
     "use_cpu_cores",
+    "use_unrolled_threefry",
 ]

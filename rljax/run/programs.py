@@ -40,6 +40,8 @@ from typing import Any
 import jax
 from jax import export
 
+from rljax.core.keys import threefry_lowering
+
 FOLDER_NAME = "rljax-programs"
 SUFFIX = ".jaxprog"
 MAX_FILES = 256
@@ -223,6 +225,7 @@ class StoredProgram:
 
     def _build(self, leaves: list, in_tree: Any, avals: tuple) -> Callable:
         flags = {f: str(getattr(jax.config, f, None)) for f in TRACE_FLAGS}
+        flags["rljax_threefry_lowering"] = threefry_lowering()
         name = json.dumps(
             [self._key, str(in_tree), avals, _describe_sharding(self._sharding), flags]
         )
