@@ -141,5 +141,21 @@ def test_the_runner_compiles_with_the_cpu_options_on_a_cpu():
     from rljax.run import loop
 
     assert jax.default_backend() == "cpu"
-    assert loop.compiler_options() == {"xla_backend_optimization_level": 1}
+    assert loop.compiler_options() == loop.CPU_COMPILER_OPTIONS  # this jaxlib knows them all
+    assert loop.compiler_options()["xla_backend_optimization_level"] == 1
+    assert "INDIVIDUAL_DOT" in loop.compiler_options()["xla_cpu_experimental_ynn_fusion_type"]
     assert loop.compiler_options() is not loop.CPU_COMPILER_OPTIONS  # a copy to pass on
+
+
+def test_an_option_this_jaxlib_rejects_is_left_out(monkeypatch):
+    from rljax.run import loop
+
+    bogus = {**loop.CPU_COMPILER_OPTIONS, "xla_cpu_no_such_option": True}
+    monkeypatch.setattr(loop, "CPU_COMPILER_OPTIONS", bogus)
+    loop._cpu_options_known.cache_clear()
+    try:
+        assert "xla_cpu_no_such_option" not in loop.compiler_options()
+        assert "xla_backend_optimization_level" in loop.compiler_options()
+    finally:
+        monkeypatch.undo()
+        loop._cpu_options_known.cache_clear()
