@@ -121,6 +121,40 @@ def test_greedy_stop_criterion_evaluates_at_each_chunk_end():
     np.testing.assert_array_equal(out.metrics["greedy_return"], 5.0)
 
 
+def test_every_draw_has_its_own_key():
+    """Each step's action and each update get keys of their own (`draw_key`: stream and
+    step), across updates and chunks: 2 updates of 3 steps x 2 environments, actions drawn
+    as 30-bit integers (the truncation probe ignores them), every draw distinct. Fails if a
+    stream's step does not advance, or two streams share a key."""
+    T, B = 3, 2
+
+    def init(key, hparams, obs):
+        del key, hparams, obs
+        return {"draws": jnp.zeros((2, T + 1, B), jnp.int32), "n": jnp.int32(0)}
+
+    def act(state, obs, key, greedy=False):
+        del state, greedy
+        return jax.random.randint(key, obs.shape[:1], 0, 2**30)
+
+    def update(state, rollout, key):
+        mine = jax.random.randint(key, (1, B), 0, 2**30)
+        row = jnp.concatenate([rollout.action, mine])  # [T + 1, B]
+        return {"draws": state["draws"].at[state["n"]].set(row), "n": state["n"] + 1}, {}
+
+    env, params = rljax.make("Probe-Truncation-v0")
+    config = rljax.TrainConfig(
+        total_env_steps=2 * T * B, num_envs=B, rollout_len=T, chunk_env_steps=T * B,
+        eval_episodes=1,
+    )  # fmt: skip
+    trainer = rljax.make_trainer(rljax.Agent(init, act, update), env, params, config)
+    state = trainer.init(jax.random.key(0), None)
+    for _ in range(2):  # two chunks: the key carries over between them
+        state, _ = jax.jit(trainer.run_chunk)(state)
+    draws = np.asarray(state.agent["draws"]).ravel()
+    assert int(state.agent["n"]) == 2
+    assert len(set(draws.tolist())) == draws.size == 2 * (T + 1) * B
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="num_envs"):
         rljax.TrainConfig(num_envs=0)
@@ -148,6 +182,9 @@ def small_dqn():
     )
     train = rljax.make_train(agent, env, params, SMALL)
     # Each compiled function may be traced once: a second trace fails the test that caused it.
+    # chex counts traces by the function's source and call stack, which are the same when a
+    # worker builds this fixture again (after tests of other modules): start from 0.
+    chex.clear_trace_counter()
     single = chex.assert_max_traces(lambda key, hp: train(key, hp), n=1)
     batched = chex.assert_max_traces(lambda key, hp: train(key, hp), n=1)
     return jax.jit(single), jax.jit(jax.vmap(batched))

@@ -16,6 +16,7 @@ import numpy as np
 
 from rljax.core.config import TrainConfig
 from rljax.core.evaluation import default_max_steps, env_batch_fns, make_evaluate
+from rljax.core.keys import STREAM_ACT, STREAM_ENV, STREAM_EVAL, STREAM_UPDATE, draw_key
 from rljax.core.types import Agent, AgentState, Array, Key, Metrics, PyTree, Transition
 
 
@@ -32,7 +33,7 @@ class RunState(NamedTuple):
     env_steps: Array  # shape=(), int32
     stopped: Array  # shape=(), bool, the stopping criterion was met
     stop_step: Array  # shape=(), int32, env step at which it was met, -1 if never
-    key: Key
+    key: Key  # the run's own, fixed after `init`; each draw folds in its stream and step
 
 
 class TrainOutput(NamedTuple):
@@ -72,6 +73,9 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
     `agent.update`, and accumulates the returns and lengths of completed episodes.
     `discount` is 0 only on termination; on truncation `next_obs` is the true final
     observation (`info["final_observation"]`), so agents bootstrap through time limits.
+    Randomness: the key of every draw is `draw_key(state.key, stream, state.env_steps)`
+    (`rljax.core.keys`), one stream each for actions, environment steps, updates and the
+    greedy stopping rule's evaluation; the run's key itself never changes after `init`.
     """
     reset_fn, step_fn = env_batch_fns(env)
     B, T, W = config.num_envs, config.rollout_len, config.stop_window
@@ -98,7 +102,8 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
 
     def env_step(carry, _):
         state, acc = carry
-        key, k_act, k_step = jax.random.split(state.key, 3)
+        k_act = draw_key(state.key, STREAM_ACT, state.env_steps)
+        k_step = draw_key(state.key, STREAM_ENV, state.env_steps)
         action = agent.act(state.agent, state.obs, k_act)
         next_obs, env_state, reward, terminated, truncated, info = step_fn(
             jax.random.split(k_step, B), state.env_state, action, env_params
@@ -133,20 +138,19 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
             recent_returns=recent,
             num_episodes=state.num_episodes + jnp.sum(done, dtype=jnp.int32),
             env_steps=state.env_steps + B,
-            key=key,
         )
         return (state, acc), transition
 
     def update_step(carry, _):
         (state, acc), rollout = jax.lax.scan(env_step, carry, None, length=T)
-        key, k_update = jax.random.split(state.key)
+        k_update = draw_key(state.key, STREAM_UPDATE, state.env_steps)
         agent_state, agent_metrics = agent.update(state.agent, rollout, k_update)
         acc = acc._replace(
             agent_metrics=jax.tree.map(
                 lambda a, m: a + jnp.asarray(m, jnp.float32), acc.agent_metrics, agent_metrics
             )
         )
-        state = state._replace(agent=agent_state, key=key)
+        state = state._replace(agent=agent_state)
         if config.stop_return is not None and config.stop_on == "train":
             met = (state.num_episodes >= W) & (jnp.mean(state.recent_returns) > config.stop_return)
             first = met & ~state.stopped
@@ -184,11 +188,10 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         for name, total in acc.agent_metrics.items():
             metrics[name] = total / config.updates_per_chunk
         if config.stop_return is not None and config.stop_on == "greedy":
-            key, k_eval = jax.random.split(state.key)
+            k_eval = draw_key(state.key, STREAM_EVAL, state.env_steps)
             greedy = jnp.mean(evaluate(state.agent, k_eval))
             met = greedy > config.stop_return
             state = state._replace(
-                key=key,
                 stopped=state.stopped | met,
                 stop_step=jnp.where(met & ~state.stopped, state.env_steps, state.stop_step),
             )
