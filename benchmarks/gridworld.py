@@ -7,8 +7,9 @@ Prints a table and writes `benchmarks/results/gridworld.json`:
   * Q-learning agent-steps per second (environment step + epsilon-greedy action + update)
     with 1, 256 and 16,384 vmapped seeds on one device, and 16,384 split across every CPU
     core's device (what `train --seeds` does), against a plain Python/NumPy per-step
-    implementation of the same algorithm on the same grid, measured in the same run, and
-    at 16,384 seeds with JAX's `rbg` and `unsafe_rbg` keys instead of threefry;
+    implementation of the same algorithm on the same grid, measured in the same run, all
+    compiled with the runner's XLA options, and at 16,384 seeds on one device with XLA's
+    default options and with JAX's `rbg` and `unsafe_rbg` keys instead of threefry;
   * value iteration on the exact model: sweeps to converge and microseconds per call once
     compiled, for 1 and 1,024 vmapped discount factors.
 """
@@ -29,6 +30,7 @@ import numpy as np
 import rljax
 from rljax import dp, tabular
 from rljax.envs.gridworld import transition_model
+from rljax.run import loop
 from rljax.run.sharding import runs_sharding
 
 HERE = Path(__file__).resolve().parent
@@ -36,20 +38,24 @@ HP = tabular.TabularHParams(learning_rate=0.1, gamma=0.9, epsilon=0.1)
 
 
 def jax_q_learning(
-    seeds: int, steps: int, impl: str = "threefry2x32", devices: list | None = None
+    seeds: int,
+    steps: int,
+    impl: str = "threefry2x32",
+    devices: list | None = None,
+    options: dict | None = None,
 ) -> float:
     """Agent-steps per second of rljax Q-learning, `seeds` runs vmapped, keys of JAX's
     PRNG implementation `impl`; the runs split across `devices` (as `run_batch` and
-    `train --seeds` split them across the CPU's cores), or on one device."""
+    `train --seeds` split them across the CPU's cores), or on one device; compiled with
+    the runner's XLA options (`loop.compiler_options()`), or `options`."""
     env, params = rljax.make("GridWorld-v0")
     agent = tabular.make_q_learning(tabular.TabularConfig.for_env(env, params))
     config = rljax.TrainConfig(total_env_steps=steps, chunk_env_steps=steps, eval_episodes=1)
     trainer = rljax.make_trainer(agent, env, params, config)
     keys = jax.random.split(jax.random.key(0, impl=impl), seeds)
-    kw = {}
+    kw = {"compiler_options": loop.compiler_options() if options is None else options}
     if devices is not None:
-        kw = {"in_shardings": runs_sharding(seeds, devices)}
-        kw["out_shardings"] = kw["in_shardings"]
+        kw["in_shardings"] = kw["out_shardings"] = runs_sharding(seeds, devices)
     state = jax.jit(jax.vmap(trainer.init), **kw)(keys, rljax.tile_hparams(HP, seeds))
     run = jax.jit(jax.vmap(trainer.run_chunk), **kw).lower(state).compile()
     jax.block_until_ready(run(state))  # warm up
@@ -138,6 +144,11 @@ def main() -> None:
             f"rljax Q-learning,  16384 seeds on {len(cores)} CPU devices: {rate:>14,.0f} steps/s"
             f" ({rate / plain:.1f}x)"
         )
+    # The same on one device with XLA's default options instead of the runner's (which hand
+    # YNNPACK only matrix products and convolutions, and compile at -O1).
+    rate = jax_q_learning(16_384, 400 // scale, options={})
+    xla_defaults = {"agent_steps_per_second": round(rate), "over_numpy": round(rate / plain, 2)}
+    print(f"rljax Q-learning,  16384 seeds, XLA's default options: {rate:>14,.0f} steps/s")
     # JAX's cheaper-looking key implementations, at the largest batch: under `vmap` their
     # bit generator is batched by JAX's own rule, which also ties a run's numbers to the
     # batch it is in (a vmapped seed would no longer equal its unbatched run).
@@ -160,6 +171,7 @@ def main() -> None:
         "numpy_q_learning_agent_steps_per_second": round(plain),
         "q_learning_by_seeds": rows,
         "q_learning_16384_seeds_every_core": every_core,
+        "q_learning_16384_seeds_xla_default_options": xla_defaults,
         "q_learning_16384_seeds_other_key_impls": impls,
         "value_iteration": vi,
     }

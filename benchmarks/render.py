@@ -545,6 +545,13 @@ def _gridworld(d: dict) -> list[str]:
             f" `train --seeds` runs them): {rate(cores['agent_steps_per_second'])} steps/s"
             f" ({cores['over_numpy']:.1f}x NumPy)."
         ]
+    xla = d.get("q_learning_16384_seeds_xla_default_options")
+    if xla:
+        lines += [
+            f"- 16,384 seeds on one device compiled with XLA's default options instead of the"
+            f" runner's: {rate(xla['agent_steps_per_second'])} steps/s"
+            f" ({xla['over_numpy']:.1f}x NumPy)."
+        ]
     for v in d.get("value_iteration") or []:
         lines += [
             f"- Value iteration, {v['discount_factors']:,} discount factor(s):"
