@@ -171,9 +171,9 @@ exp = registry.make_experiment(sys.argv[1], "CartPole-v1", "default",
                                {"total_env_steps": "10240", "chunk_env_steps": "5120"})
 keys = jax.random.split(jax.random.key(0), 1)
 t1 = time.perf_counter()
-init, chunk, evaluate = loop.jitted(exp.trainer)
-state = jax.block_until_ready(init(keys, rljax.tile_hparams(exp.hparams, 1)))
-chunk_fn = chunk.lower(state).compile()
+hparams = rljax.tile_hparams(exp.hparams, 1)
+state = jax.block_until_ready(loop.init_runs(exp.trainer, keys, hparams))  # as the runner
+chunk_fn = loop.jitted(exp.trainer)[1].lower(state).compile()
 t2 = time.perf_counter()
 print(json.dumps({"import_and_build": t1 - t0, "compile_before_first_chunk": t2 - t1}))
 """

@@ -3,6 +3,7 @@ of tracing, gets the same results, and never reads a program traced from somethi
 
 from __future__ import annotations
 
+import threading
 import types
 
 import jax
@@ -174,3 +175,59 @@ def test_at_most_max_files_are_kept_least_recently_used_first(store, experiment,
     one_chunk(counting(experiment.trainer, []), experiment.hparams, seeds=2)
     kept = {p.name for p in store.glob("*" + programs.SUFFIX)}
     assert len(first) == len(kept) == 2 and not kept & first
+
+
+def threads_tracing(trainer, names: list):
+    """`trainer` whose `run_chunk` records the name of the thread that traces it."""
+
+    def run_chunk(state):
+        names.append(threading.current_thread().name)
+        return trainer.run_chunk(state)
+
+    return trainer._replace(run_chunk=run_chunk)
+
+
+def test_the_chunk_is_built_on_a_background_thread_while_init_runs(store, experiment):
+    hp = rljax.tile_hparams(experiment.hparams, 3)
+    keys = jax.random.split(jax.random.key(0), 3)
+    expected = one_chunk(experiment.trainer._replace(fingerprint=None), experiment.hparams)
+    for traced in (["init", "run_chunk"], []):  # a cold start, then a warm one
+        calls: list = []
+        names: list = []
+        trainer = threads_tracing(counting(experiment.trainer, calls), names)
+        init, chunk, _ = loop.jitted(trainer)
+        shapes = init.output_shapes(keys, hp)
+        state = loop.init_runs(trainer, keys, hp)
+        assert jax.tree.structure(shapes) == jax.tree.structure(state)
+        for s, x in zip(jax.tree.leaves(shapes), jax.tree.leaves(state), strict=True):
+            assert (s.shape, s.dtype) == (x.shape, x.dtype)
+        out = chunk.lower(state).compile()(state)
+        assert calls == traced
+        assert all(name.startswith("rljax-programs") for name in names)
+        assert_same(out, expected)
+    assert loop.jitted(trainer) is loop.jitted(trainer, None)  # one set of programs
+
+
+def test_a_thread_with_other_settings_builds_its_own_chunk(store, experiment):
+    hp = rljax.tile_hparams(experiment.hparams, 3)
+    keys = jax.random.split(jax.random.key(0), 3)
+    names: list = []
+    trainer = threads_tracing(experiment.trainer, names)
+    # A setting changed for this thread only: the background thread would trace otherwise.
+    with jax.numpy_rank_promotion("warn"):
+        state = loop.init_runs(trainer, keys, hp)
+        loop.jitted(trainer)[1].lower(state).compile()
+    assert names == [threading.current_thread().name]
+
+
+def test_an_error_building_the_chunk_in_the_background_is_raised_where_it_is_used(
+    store, experiment
+):
+    def broken(state):
+        raise RuntimeError("the chunk cannot be traced")
+
+    trainer = experiment.trainer._replace(run_chunk=broken)
+    keys = jax.random.split(jax.random.key(0), 2)
+    state = loop.init_runs(trainer, keys, rljax.tile_hparams(experiment.hparams, 2))
+    with pytest.raises(RuntimeError, match="cannot be traced"):
+        loop.jitted(trainer)[1].lower(state).compile()(state)

@@ -306,8 +306,9 @@ def tile_hparams(hparams: Any, n: int) -> Any:
     arrays hit the same compiled program.
     """
 
-    def tile(x):
-        x = jnp.asarray(np.asarray(x))
-        return jnp.broadcast_to(x, (n, *x.shape))
+    def tile(x):  # on the host: an op on the device would compile a program per shape
+        x = np.asarray(x)
+        x = x.astype(jax.dtypes.canonicalize_dtype(x.dtype))  # float32 unless x64 is on
+        return jnp.asarray(np.broadcast_to(x, (n, *x.shape)))
 
     return jax.tree.map(tile, hparams)

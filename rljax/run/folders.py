@@ -23,7 +23,7 @@ import numpy as np
 from rljax.core.driver import RunState, tile_hparams
 from rljax.core.keys import data_to_keys, keys_to_data
 from rljax.run import checkpoint
-from rljax.run.loop import Progress, chunk_loop, eval_keys, jitted, pad_runs
+from rljax.run.loop import Progress, chunk_loop, eval_keys, init_runs, jitted, pad_runs
 from rljax.run.plotting import plot_learning_curves
 from rljax.run.registry import algo as find_algo
 from rljax.run.registry import make_experiment
@@ -193,9 +193,9 @@ def run_in_folder(
         keys, hparams, ekeys = (pad_runs(x, len(devices)) for x in (keys, hparams, ekeys))
         sharding = runs_sharding(len(keys), devices)
         keys, hparams, ekeys = jax.device_put((keys, hparams, ekeys), sharding)
-    init, _, evaluate = jitted(trainer, sharding)
+    evaluate = jitted(trainer, sharding)[2]
     t0 = time.perf_counter()
-    state = jax.block_until_ready(init(keys, hparams))
+    state = jax.block_until_ready(init_runs(trainer, keys, hparams, sharding))
     compile_seconds = time.perf_counter() - t0
     runs_only = lambda tree: jax.tree.map(lambda x: x[:seeds], tree)  # noqa: E731
 

@@ -117,7 +117,6 @@ def _cpu_options_known() -> tuple[tuple[str, Any], ...]:
     return tuple((k, v) for k, v in CPU_COMPILER_OPTIONS.items() if accepted({k: v}))
 
 
-@functools.cache
 def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, Callable]:
     """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
     `evaluate`, built once per trainer so that repeated runs and evaluations reuse their
@@ -125,6 +124,11 @@ def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, 
     input and output is laid out by it. A trainer with a `fingerprint` (the registry's)
     keeps its traced programs on disk while the compilation cache is on, so that a new
     process reads them instead of tracing again (`rljax.run.programs.StoredProgram`)."""
+    return _jitted(trainer, sharding)  # one cache entry, however `sharding` is passed
+
+
+@functools.cache
+def _jitted(trainer: Trainer, sharding: Any) -> tuple[Callable, Callable, Callable]:
     return tuple(
         StoredProgram(
             jax.vmap(fun),
@@ -139,6 +143,18 @@ def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, 
             ("evaluate", trainer.evaluate),
         )
     )
+
+
+def init_runs(trainer: Trainer, keys: Any, hparams: Any, sharding: Any = None) -> RunState:
+    """`jitted(trainer, sharding)`'s `init` of the runs `keys [S]` with `hparams` (leaves
+    `[S, ...]`). When the programs are stored, the chunk for `init`'s state is built on a
+    background thread meanwhile (`StoredProgram.prefetch`): a warm start loads both
+    compiled programs at once, and a cold one compiles them at once."""
+    init, chunk, _ = jitted(trainer, sharding)
+    shapes = init.output_shapes(keys, hparams)
+    if shapes is not None:
+        chunk.prefetch(shapes)
+    return init(keys, hparams)
 
 
 def to_host(tree: Any) -> Any:
@@ -291,8 +307,10 @@ def chunk_loop(
             sharding = None if devices is None else runs_sharding(size, devices)
             t = time.perf_counter()
             chunk_fns[size] = jitted(trainer, sharding)[1].lower(batch).compile()
-            stats["compile"] += time.perf_counter() - t
-            stats.setdefault("first_compile", stats["compile"])
+            waited = time.perf_counter() - t
+            stats["compile"] += waited
+            # What building it took, though built (prefetched) while `init` ran.
+            stats.setdefault("first_compile", getattr(chunk_fns[size], "build_seconds", waited))
         return chunk_fns[size]
 
     def every_run(batch: RunState, index: np.ndarray, host: _HostRuns | None) -> RunState:
@@ -405,10 +423,9 @@ def run_batch(
         keys, hparams = shard_runs(keys, devices), shard_runs(hparams, devices)
         sharding = runs_sharding(len(keys), devices)
         ekeys = jax.device_put(ekeys, sharding)
-    init, _, evaluate = jitted(trainer, sharding)
+    evaluate = jitted(trainer, sharding)[2]
     t0 = time.perf_counter()
-    state = init(keys, hparams)
-    jax.block_until_ready(state)
+    state = jax.block_until_ready(init_runs(trainer, keys, hparams, sharding))
     compile_seconds = time.perf_counter() - t0
 
     rows: list[dict[str, np.ndarray]] = []

@@ -33,7 +33,10 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +184,11 @@ class StoredProgram:
     function. `key` names `fun` (an experiment's fingerprint and the piece; None: never
     stored); `donate` donates every input; `sharding` lays every input and output out (the
     runs axis). Without a key, or with the store off, it is exactly `jax.jit(fun, ...)`.
+
+    `output_shapes` and `prefetch` let one program be built while another is: the runner
+    reads `init`'s outputs' shapes from its stored (or just traced) program and builds the
+    chunk for them on a background thread while `init` compiles and runs. XLA compiles and
+    loads compiled code without holding Python's lock, so the two overlap on two cores.
     """
 
     def __init__(
@@ -197,7 +205,9 @@ class StoredProgram:
         if sharding is not None:
             self._kw.update(in_shardings=sharding, out_shardings=sharding)
         self._jit = jax.jit(fun, donate_argnums=0 if donate else (), **self._kw)
-        self._executables: dict[Any, Callable] = {}
+        self._executables: dict[Any, Callable | Future] = {}
+        self._programs: dict[Path, tuple[Any, Any] | None] = {}
+        self._lock = threading.Lock()
 
     def _stored(self) -> bool:
         return self._key is not None and store_folder() is not None
@@ -213,24 +223,78 @@ class StoredProgram:
             return self._jit.lower(*args)
         return _Lowered(lambda: self._executable(args))
 
-    def _executable(self, args: tuple) -> Callable:
-        leaves, in_tree = jax.tree.flatten(args)
-        avals = tuple(
-            (tuple(x.shape), str(x.dtype), bool(getattr(x, "weak_type", False))) for x in leaves
-        )
-        memo = (str(in_tree), avals)
-        if memo not in self._executables:
-            self._executables[memo] = self._build(leaves, in_tree, avals)
-        return self._executables[memo]
+    def output_shapes(self, *args: Any) -> Any | None:
+        """The shapes and dtypes (`jax.ShapeDtypeStruct`s, in the output's structure) of the
+        program's outputs for inputs like `args`, read from the stored program, which is
+        traced and stored now if it is not yet; None when the store is off or the program
+        cannot be stored. Compiles nothing."""
+        if not self._stored():
+            return None
+        specs, in_tree, avals = _describe(args)
+        found = self._program(self._path(in_tree, avals), specs, in_tree)
+        if found is None:
+            return None
+        exported, out_tree = found
+        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals]
+        return jax.tree.unflatten(out_tree, shapes)
 
-    def _build(self, leaves: list, in_tree: Any, avals: tuple) -> Callable:
-        flags = {f: str(getattr(jax.config, f, None)) for f in TRACE_FLAGS}
+    def prefetch(self, *args: Any) -> None:
+        """Start building (reading or tracing, then compiling or loading from JAX's cache)
+        the program for inputs shaped like `args` (arrays or `jax.ShapeDtypeStruct`s) on a
+        background thread; a later call with such inputs waits for it. Does nothing when the
+        store is off or the program is already built or being built."""
+        if not self._stored():
+            return
+        specs, in_tree, avals = _describe(args)
+        memo = (str(in_tree), avals)
+        with self._lock:
+            if memo in self._executables:
+                return
+            path = self._path(in_tree, avals)  # reads this thread's JAX settings
+            context = _context()
+            self._executables[memo] = _EXECUTOR.submit(
+                self._build_in_context, context, path, specs, in_tree
+            )
+
+    def _build_in_context(self, context: tuple, path: Path, specs: list, in_tree: Any) -> Any:
+        """`_build` on the background thread, under the default device of the thread that
+        asked for it; None (the caller builds it) if its other JAX settings differ there
+        (a setting changed only for that thread, by a context manager)."""
+        flags, device = context
+        if _context()[0] != flags:
+            return None
+        with jax.default_device(device):
+            return self._build(path, specs, in_tree)
+
+    def _executable(self, args: tuple) -> Callable:
+        specs, in_tree, avals = _describe(args)
+        memo = (str(in_tree), avals)
+        with self._lock:
+            built = self._executables.get(memo)
+        if isinstance(built, Future):
+            built = built.result()  # raises what building raised
+        if built is None:
+            built = self._build(self._path(in_tree, avals), specs, in_tree)
+        with self._lock:
+            self._executables[memo] = built
+        return built
+
+    def _path(self, in_tree: Any, avals: tuple) -> Path:
+        """Where the program for these inputs is kept: a hash of its whole key."""
+        flags = dict(zip(TRACE_FLAGS, _context()[0], strict=True))
         flags["rljax_threefry_lowering"] = threefry_lowering()
         name = json.dumps(
             [self._key, str(in_tree), avals, _describe_sharding(self._sharding), flags]
         )
         folder = store_folder()
-        path = folder / (hashlib.sha256(name.encode()).hexdigest()[:40] + SUFFIX)
+        return folder / (hashlib.sha256(name.encode()).hexdigest()[:40] + SUFFIX)
+
+    def _program(self, path: Path, specs: list, in_tree: Any) -> tuple[Any, Any] | None:
+        """The exported program and its output structure: read from `path`, or traced and
+        written there; None if it cannot be exported (it is then jitted as usual)."""
+        with self._lock:
+            if path in self._programs:
+                return self._programs[path]
         found = _read(path)
         if found is None:
             out: dict[str, Any] = {}
@@ -240,24 +304,63 @@ class StoredProgram:
                 flat_out, out["tree"] = jax.tree.flatten(result)
                 return flat_out
 
-            specs = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
             try:
-                blob = bytes(export.export(jax.jit(flat, **self._kw))(*specs).serialize())
+                plain = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in specs]
+                blob = bytes(export.export(jax.jit(flat, **self._kw))(*plain).serialize())
             except Exception:  # not exportable (or no flatbuffers): jit as usual
-                return lambda *a: self._jit(*a)
-            _write(path, blob, out["tree"])
-            # Use what a later process reads: serialized, the outputs lose their weak types,
-            # so the next program (the chunk after `init`) gets the same key in every process.
-            found = export.deserialize(bytearray(blob)), out["tree"]
+                blob = None
+            if blob is not None:
+                _write(path, blob, out["tree"])
+                # Use what a later process reads: serialized, the outputs lose their weak
+                # types, so the next program (the chunk after `init`) gets the same key in
+                # every process.
+                found = export.deserialize(bytearray(blob)), out["tree"]
+        with self._lock:
+            self._programs[path] = found
+        return found
+
+    def _build(self, path: Path, specs: list, in_tree: Any) -> Callable:
+        """The compiled program (read or traced, then compiled or loaded from JAX's cache),
+        with the seconds that took as its `build_seconds`."""
+        start = time.perf_counter()
+        found = self._program(path, specs, in_tree)
+        if found is None:
+            return lambda *a: self._jit(*a)
         exported, out_tree = found
-        donate = tuple(range(len(leaves))) if self._donate else ()
+        donate = tuple(range(len(specs))) if self._donate else ()
         call = jax.jit(exported.call, donate_argnums=donate, **self._kw)
-        compiled = call.lower(*leaves).compile()
+        compiled = call.lower(*specs).compile()
 
         def run(*args: Any) -> Any:
             return jax.tree.unflatten(out_tree, compiled(*jax.tree.leaves(args)))
 
+        run.build_seconds = time.perf_counter() - start
         return run
+
+
+# One background thread: the runner prefetches one program (the chunk) at a time.
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rljax-programs")
+
+
+def _describe(args: tuple) -> tuple[list, Any, tuple]:
+    """`args`' leaves as `jax.ShapeDtypeStruct`s, their structure, and the key of their
+    shapes and dtypes (with weak types, which select another program)."""
+    leaves, in_tree = jax.tree.flatten(args)
+    specs = [
+        jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=getattr(x, "weak_type", False))
+        for x in leaves
+    ]
+    avals = tuple(
+        (tuple(x.shape), str(x.dtype), bool(getattr(x, "weak_type", False))) for x in leaves
+    )
+    return specs, in_tree, avals
+
+
+def _context() -> tuple[tuple[str, ...], Any]:
+    """This thread's JAX settings that tracing reads (`TRACE_FLAGS`), and its default
+    device: context managers change them for one thread only."""
+    flags = tuple(str(getattr(jax.config, f, None)) for f in TRACE_FLAGS)
+    return flags, jax.config.jax_default_device
 
 
 class _Lowered:
