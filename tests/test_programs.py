@@ -231,3 +231,19 @@ def test_an_error_building_the_chunk_in_the_background_is_raised_where_it_is_use
     state = loop.init_runs(trainer, keys, rljax.tile_hparams(experiment.hparams, 2))
     with pytest.raises(RuntimeError, match="cannot be traced"):
         loop.jitted(trainer)[1].lower(state).compile()(state)
+
+
+def test_a_stored_program_remembers_what_compiling_it_took(store, experiment):
+    # The runner's compaction weighs a smaller batch's compilation by the first chunk's: a
+    # warm start, which only loads it, must not make compiling look cheap.
+    hp = rljax.tile_hparams(experiment.hparams, 3)
+    keys = jax.random.split(jax.random.key(0), 3)
+    seconds = []
+    for _ in range(2):  # traced and compiled, then (new objects, as a new process) read
+        trainer = counting(experiment.trainer, [])
+        state = loop.init_runs(trainer, keys, hp)
+        fn = loop.jitted(trainer)[1].lower(state).compile()
+        seconds.append((fn.build_seconds, fn.compile_seconds))
+    (cold_build, cold), (_, warm) = seconds
+    assert cold == cold_build > 0
+    assert warm == cold

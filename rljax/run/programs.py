@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 from jax import export
@@ -132,28 +132,35 @@ def _describe_sharding(sharding: Any) -> str:
     return repr((sharding.spec, [(d.platform, d.id) for d in sharding.mesh.devices.flat]))
 
 
-def _read(path: Path) -> tuple[Any, Any] | None:
-    """The exported program and output structure in `path`, or None (missing or damaged:
-    a damaged file is removed)."""
+class _Stored(NamedTuple):
+    exported: Any  # jax.export.Exported
+    out_tree: Any
+    blob: bytes  # `exported`, serialized
+    seconds: float | None  # what building it first took (tracing, compiling); None: unknown
+
+
+def _read(path: Path) -> _Stored | None:
+    """The program stored in `path`, or None (missing or damaged: a damaged file is
+    removed)."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
     try:
-        blob, out_tree = pickle.loads(data)
+        blob, out_tree, seconds = pickle.loads(data)
         exported = export.deserialize(bytearray(blob))
     except Exception:  # any damage means: trace again
         path.unlink(missing_ok=True)
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # most recently used
-    return exported, out_tree
+    return _Stored(exported, out_tree, blob, seconds)
 
 
-def _write(path: Path, blob: bytes, out_tree: Any) -> None:
+def _write(path: Path, blob: bytes, out_tree: Any, seconds: float | None = None) -> None:
     """Write atomically, then keep only the `MAX_FILES` most recently used programs."""
     try:
-        data = pickle.dumps((blob, out_tree))
+        data = pickle.dumps((blob, out_tree, seconds))
     except Exception:  # a structure that cannot be kept: traced each time
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +213,7 @@ class StoredProgram:
             self._kw.update(in_shardings=sharding, out_shardings=sharding)
         self._jit = jax.jit(fun, donate_argnums=0 if donate else (), **self._kw)
         self._executables: dict[Any, Callable | Future] = {}
-        self._programs: dict[Path, tuple[Any, Any] | None] = {}
+        self._programs: dict[Path, _Stored | None] = {}
         self._lock = threading.Lock()
 
     def _stored(self) -> bool:
@@ -234,15 +241,15 @@ class StoredProgram:
         found = self._program(self._path(in_tree, avals), specs, in_tree)
         if found is None:
             return None
-        exported, out_tree = found
-        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals]
-        return jax.tree.unflatten(out_tree, shapes)
+        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in found.exported.out_avals]
+        return jax.tree.unflatten(found.out_tree, shapes)
 
     def prefetch(self, *args: Any) -> None:
         """Start building (reading or tracing, then compiling or loading from JAX's cache)
         the program for inputs shaped like `args` (arrays or `jax.ShapeDtypeStruct`s) on a
         background thread; a later call with such inputs waits for it. Does nothing when the
-        store is off or the program is already built or being built."""
+        store is off or the program is already built or being built. A process that ends
+        meanwhile waits for the build to finish: XLA's compilation cannot be interrupted."""
         if not self._stored():
             return
         specs, in_tree, avals = _describe(args)
@@ -289,7 +296,7 @@ class StoredProgram:
         folder = store_folder()
         return folder / (hashlib.sha256(name.encode()).hexdigest()[:40] + SUFFIX)
 
-    def _program(self, path: Path, specs: list, in_tree: Any) -> tuple[Any, Any] | None:
+    def _program(self, path: Path, specs: list, in_tree: Any) -> _Stored | None:
         """The exported program and its output structure: read from `path`, or traced and
         written there; None if it cannot be exported (it is then jitted as usual)."""
         with self._lock:
@@ -314,27 +321,34 @@ class StoredProgram:
                 # Use what a later process reads: serialized, the outputs lose their weak
                 # types, so the next program (the chunk after `init`) gets the same key in
                 # every process.
-                found = export.deserialize(bytearray(blob)), out["tree"]
+                found = _Stored(export.deserialize(bytearray(blob)), out["tree"], blob, None)
         with self._lock:
             self._programs[path] = found
         return found
 
     def _build(self, path: Path, specs: list, in_tree: Any) -> Callable:
-        """The compiled program (read or traced, then compiled or loaded from JAX's cache),
-        with the seconds that took as its `build_seconds`."""
+        """The compiled program (read or traced, then compiled or loaded from JAX's cache).
+        Its `build_seconds` is what that took now, and its `compile_seconds` what it took
+        the first time, when it was traced and compiled (kept in the stored program): what
+        another shape of it would cost."""
         start = time.perf_counter()
         found = self._program(path, specs, in_tree)
         if found is None:
             return lambda *a: self._jit(*a)
-        exported, out_tree = found
         donate = tuple(range(len(specs))) if self._donate else ()
-        call = jax.jit(exported.call, donate_argnums=donate, **self._kw)
+        call = jax.jit(found.exported.call, donate_argnums=donate, **self._kw)
         compiled = call.lower(*specs).compile()
+        took = time.perf_counter() - start
+        if found.seconds is None:  # built here first: remember what it took
+            _write(path, found.blob, found.out_tree, took)
+            found = found._replace(seconds=took)
+            with self._lock:
+                self._programs[path] = found
 
         def run(*args: Any) -> Any:
-            return jax.tree.unflatten(out_tree, compiled(*jax.tree.leaves(args)))
+            return jax.tree.unflatten(found.out_tree, compiled(*jax.tree.leaves(args)))
 
-        run.build_seconds = time.perf_counter() - start
+        run.build_seconds, run.compile_seconds = took, found.seconds
         return run
 
 
