@@ -357,11 +357,17 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rljax-programs
 
 
 def _describe(args: tuple) -> tuple[list, Any, tuple]:
-    """`args`' leaves as `jax.ShapeDtypeStruct`s, their structure, and the key of their
-    shapes and dtypes (with weak types, which select another program)."""
+    """`args`' leaves as `jax.ShapeDtypeStruct`s (with an array's layout on the devices, so
+    that the program is compiled for them), their structure, and the key of their shapes
+    and dtypes (with weak types, which select another program)."""
     leaves, in_tree = jax.tree.flatten(args)
     specs = [
-        jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=getattr(x, "weak_type", False))
+        jax.ShapeDtypeStruct(
+            x.shape,
+            x.dtype,
+            weak_type=getattr(x, "weak_type", False),
+            sharding=getattr(x, "sharding", None),
+        )
         for x in leaves
     ]
     avals = tuple(
