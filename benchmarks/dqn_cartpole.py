@@ -17,7 +17,8 @@ this one run, since the machine is shared and noisy:
     training throughput is compared with;
   * the lecture preset for `--lecture-seeds` seeds through the runner (`run_batch`, as
     `train --seeds` runs them: seeds that met the course's stopping rule leave the batch),
-    until every seed stopped (or the step limit);
+    until every seed stopped (or the step limit), in two fresh processes sharing a new
+    persistent compilation cache: cold (everything compiled), then warm (loaded);
   * with `--peers`: rejax 0.1.3's DQN with its CartPole config (`--rejax-seeds`, default 8,
     on the same jax as rljax), Stable-Baselines3's DQN with rl-zoo's CartPole-v1
     hyperparameters (`--sb3-seeds` trained, the rest extrapolated) and a per-step PyTorch
@@ -30,8 +31,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,6 +107,42 @@ def timed_run_batch(preset_name: str, seeds: int, steps: int | None = None) -> d
     }
 
 
+LECTURE_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from rljax.run.cache import enable_compile_cache
+enable_compile_cache(sys.argv[2])
+from dqn_cartpole import timed_run_batch
+steps = int(sys.argv[4]) or None
+print(json.dumps(timed_run_batch("lecture", int(sys.argv[3]), steps)))
+"""
+
+
+def lecture_cold_and_warm(seeds: int, steps: int | None) -> tuple[dict, dict]:
+    """The lecture preset's batch of `seeds` runs in two fresh processes that share a new
+    persistent compilation cache, as `train --seeds N` runs it the first time on a machine
+    (compiling every batch size it shrinks to) and every later time (loading them)."""
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        for _ in range(2):
+            done = subprocess.run(
+                [sys.executable, "-c", LECTURE_SCRIPT, str(HERE), cache, str(seeds),
+                 str(steps or 0)],
+                capture_output=True, text=True, check=True,
+                env={k: v for k, v in os.environ.items() if k != "RLJAX_NO_COMPILE_CACHE"},
+            )  # fmt: skip
+            v = json.loads(done.stdout.strip().splitlines()[-1])
+            stops = np.array(v["stop_step_per_seed"])
+            v["seeds_stopped"] = int((stops >= 0).sum())
+            v["median_stop_step"] = (
+                float(np.median(stops[stops >= 0])) if v["seeds_stopped"] else None
+            )
+            out.append(v)
+    out[0]["compile_cache"] = "empty (a new folder): every program compiled"
+    out[1]["compile_cache"] = "the folder the first process filled: programs loaded"
+    return out[0], out[1]
+
+
 def shrink(preset: dqn.Preset, steps: int) -> dqn.Preset:
     """`preset` with a budget of `steps` env steps (for --quick)."""
     return preset._replace(
@@ -143,15 +183,13 @@ def main() -> None:
     raw_one = raw_env_throughput("CartPole-v1", batch, raw_steps)
     raw_many = raw_env_throughput("CartPole-v1", batch * args.seeds, raw_steps)
     print(f"DQN lecture preset, {args.lecture_seeds} seeds, until every seed stopped")
-    lec = timed_run_batch("lecture", args.lecture_seeds, 5_000 if args.quick else None)
-    stops = np.array(lec["stop_step_per_seed"])
-    lec["seeds_stopped"] = int((stops >= 0).sum())
-    lec["median_stop_step"] = float(np.median(stops[stops >= 0])) if (stops >= 0).any() else None
-    print(
-        f"  compile {lec['compile_seconds']} s, train {lec['train_seconds']} s, "
-        f"{lec['seeds_stopped']}/{args.lecture_seeds} met the stopping rule "
-        f"(median step {lec['median_stop_step']})"
-    )
+    lec, lec_warm = lecture_cold_and_warm(args.lecture_seeds, 5_000 if args.quick else None)
+    for label, v in (("cold", lec), ("warm cache", lec_warm)):
+        print(
+            f"  {label}: compile {v['compile_seconds']} s, train {v['train_seconds']} s, "
+            f"wall {v['wall_seconds']} s, {v['seeds_stopped']}/{args.lecture_seeds} met the "
+            f"stopping rule (median step {v['median_stop_step']})"
+        )
 
     results = {
         "command": " ".join(["python", "benchmarks/dqn_cartpole.py", *sys.argv[1:]]),
@@ -178,6 +216,7 @@ def main() -> None:
             f"{args.seeds}_seeds": round(whole["env_steps_per_second"] / raw_many, 4),
         },
         f"lecture_{args.lecture_seeds}_seeds": lec,
+        f"lecture_{args.lecture_seeds}_seeds_warm_cache": lec_warm,
     }
 
     if args.peers:
@@ -207,9 +246,9 @@ def main() -> None:
                     one["wall_seconds"] / rejax_wall, 3
                 )
         if torch_lec:
-            results[f"wall_ratio_lecture_{args.lecture_seeds}_seeds_over_torch_1_seed"] = round(
-                lec["wall_seconds"] / torch_lec["train_seconds"], 3
-            )
+            for name, v in (("", lec), ("_warm_cache", lec_warm)):
+                key = f"wall_ratio_lecture_{args.lecture_seeds}_seeds{name}_over_torch_1_seed"
+                results[key] = round(v["wall_seconds"] / torch_lec["train_seconds"], 3)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -274,6 +274,10 @@ def targets(r: Results) -> list[Target]:
         lec, torch = dqn.get("lecture_64_seeds") or {}, get(dqn, "peers", "torch_lecture_1_seed")
         fig = f"{secs(lec.get('wall_seconds'))} / {secs(torch and torch.get('train_seconds'))}"
         fig += f" = {ratio:.2f}"
+        warm = dqn.get("wall_ratio_lecture_64_seeds_warm_cache_over_torch_1_seed")
+        if warm is not None:  # judged on the first (cold) run; the next run beside it
+            warm_s = secs(get(dqn, "lecture_64_seeds_warm_cache", "wall_seconds"))
+            fig += f"; run again (compilation cache warm): {warm_s}, {warm:.2f}"
         out.append(_judge(r, "dqn_cartpole", ratio < 1, fig, text))
     else:
         out.append(_judge(r, "dqn_cartpole", None, NOT_MEASURED, text))
@@ -446,13 +450,15 @@ def _dqn(d: dict) -> list[str]:
                 [label, str(v["seeds"]), greedy, secs(v["compile_seconds"]),
                  secs(v["train_seconds"]), secs(v["wall_seconds"])]
             )  # fmt: skip
-    lec = [v for k, v in d.items() if k.startswith("lecture_") and isinstance(v, dict)]
-    for v in lec:
+    for key, v in d.items():
+        if not (key.startswith("lecture_") and isinstance(v, dict)):
+            continue
+        label = f"lecture preset ({v.get('seeds_stopped', NOT_RECORDED)} met the course's stop"
+        label += " rule, run again: compilation cache warm)" if "warm" in key else " rule)"
         greedy = f"{v['seeds_at_least_475']}/{v['seeds']}"
         rows.append(
-            [f"lecture preset ({v.get('seeds_stopped', NOT_RECORDED)} met the course's stop rule)",
-             str(v["seeds"]), greedy, secs(v["compile_seconds"]), secs(v["train_seconds"]),
-             secs(v["wall_seconds"])]
+            [label, str(v["seeds"]), greedy, secs(v["compile_seconds"]),
+             secs(v["train_seconds"]), secs(v["wall_seconds"])]
         )  # fmt: skip
     lines = table(["rljax run", "seeds", "greedy >= 475", "compile", "train", "wall"], rows)
     lines += [
