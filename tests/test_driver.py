@@ -255,3 +255,22 @@ def test_greedy_episode_records_one_episode_and_freezes_after_it():
     np.testing.assert_array_equal(rewards, [1, 1, 1, 1, 1, 0, 0, 0])
     # States before each step, then the final state (time 5), frozen (no auto-reset).
     np.testing.assert_array_equal(states.time, [0, 1, 2, 3, 4, 5, 5, 5, 5])
+
+
+def test_tile_hparams_stacks_on_the_host_with_plain_dtypes():
+    compiles: list = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, *a, **k: (
+            compiles.append(name) if name.endswith("backend_compile_duration") else None
+        )
+    )
+    hp = dqn.DQNHParams(learning_rate=3e-4, double_dqn=True)
+    tiled = rljax.tile_hparams(hp, 3)
+    assert compiles == []  # no program per leaf shape: a warm start pays for each
+    assert tiled.learning_rate.dtype == jnp.float32 and not tiled.learning_rate.weak_type
+    assert tiled.double_dqn.dtype == jnp.bool_ and tiled.double_dqn.shape == (3,)
+    np.testing.assert_array_equal(np.asarray(tiled.learning_rate), np.float32([3e-4] * 3))
+    # Batches built from Python numbers and from arrays are the same program's inputs.
+    again = rljax.tile_hparams(jax.tree.map(jnp.asarray, hp), 3)
+    for a, b in zip(jax.tree.leaves(tiled), jax.tree.leaves(again), strict=True):
+        assert (a.dtype, a.shape, a.weak_type) == (b.dtype, b.shape, b.weak_type)

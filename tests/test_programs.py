@@ -163,6 +163,16 @@ def test_no_store_without_the_compile_cache_or_with_a_debugging_switch(monkeypat
             assert programs.store_folder() is None, flag
         finally:
             jax.config.update(flag, old)
+    # With the store off, the runner prefetches nothing: no shapes are read, nothing traced.
+    monkeypatch.setattr(programs, "store_folder", lambda: None)
+    calls: list = []
+    exp = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", OVER)
+    init, chunk, _ = loop.jitted(counting(exp.trainer, calls))
+    keys = jax.random.split(jax.random.key(0), 2)
+    assert init.output_shapes(keys, rljax.tile_hparams(exp.hparams, 2)) is None
+    chunk.prefetch(keys)
+    assert calls == []
+    monkeypatch.undo()
     no_cache = types.SimpleNamespace(config=types.SimpleNamespace(jax_compilation_cache_dir=""))
     monkeypatch.setattr(programs, "jax", no_cache)
     assert programs.store_folder() is None

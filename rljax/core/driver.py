@@ -306,9 +306,12 @@ def tile_hparams(hparams: Any, n: int) -> Any:
     arrays hit the same compiled program.
     """
 
-    def tile(x):  # on the host: an op on the device would compile a program per shape
+    def tile(x):
+        # On the host, in JAX's dtype, contiguous, then copied over: converting a dtype or
+        # broadcasting a zero-stride view on the device, or `jnp.asarray`, compiles a
+        # program per leaf dtype and shape, which a warm start would pay for.
         x = np.asarray(x)
         x = x.astype(jax.dtypes.canonicalize_dtype(x.dtype))  # float32 unless x64 is on
-        return jnp.asarray(np.broadcast_to(x, (n, *x.shape)))
+        return jax.device_put(np.repeat(x[None], n, axis=0))
 
     return jax.tree.map(tile, hparams)
