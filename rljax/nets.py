@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from rljax.core.types import Array, EnvSpec
 
 
+@jax.jit
 def orthonormal_columns(a: Array) -> Array:
     """The `Q` of `a = QR` with `R`'s diagonal positive, for `a [m, n]` with `m >= n`: Gram-
     Schmidt, each column orthogonalised twice against the ones before (stable to float32
@@ -23,6 +24,10 @@ def orthonormal_columns(a: Array) -> Array:
     waits there for sub-tasks queued on the same pool: two at once can wait on each other
     forever (seen as a hang of A2C's `init` on 2 cores; native stacks in both pool threads
     were in `QrFactorization` -> `ParallelBatchMap` -> `BlockingCounter::Wait`).
+
+    Jitted so that it is traced once per shape: flax traces a parameter's initializer on
+    every `apply` too (`jax.eval_shape`, to check the parameter's shape), which cost A2C's
+    chunk a tenth of its tracing time.
     """
     m, n = a.shape
     if m < n:
