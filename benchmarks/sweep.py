@@ -173,7 +173,7 @@ keys = jax.random.split(jax.random.key(0), 1)
 t1 = time.perf_counter()
 hparams = rljax.tile_hparams(exp.hparams, 1)
 state = jax.block_until_ready(loop.init_runs(exp.trainer, keys, hparams))  # as the runner
-chunk_fn = loop.jitted(exp.trainer)[1].lower(state).compile()
+chunk_fn = loop.compile_chunk(exp.trainer, state)  # every program a chunk runs
 t2 = time.perf_counter()
 print(json.dumps({"import_and_build": t1 - t0, "compile_before_first_chunk": t2 - t1}))
 """

@@ -215,7 +215,7 @@ def test_the_chunk_is_built_on_a_background_thread_while_init_runs(store, experi
         assert calls == traced
         assert all(name.startswith("rljax-programs") for name in names)
         assert_same(out, expected)
-    assert loop.jitted(trainer) is loop.jitted(trainer, None)  # one set of programs
+    assert loop.programs(trainer) is loop.programs(trainer, None)  # one set of programs
 
 
 def test_a_thread_with_other_settings_builds_its_own_chunk(store, experiment):
@@ -257,3 +257,29 @@ def test_a_stored_program_remembers_what_compiling_it_took(store, experiment):
     (cold_build, cold), (_, warm) = seconds
     assert cold == cold_build > 0
     assert warm == cold
+
+
+def test_the_greedy_rules_evaluation_is_built_in_the_background_beside_the_chunk(store):
+    # With the greedy stopping rule the chunk's check runs as programs of their own: the
+    # runner builds the evaluation's on a background thread too, while `init` runs.
+    over = {**OVER, "stop_return": "0.5", "stop_on": "greedy"}
+    exp = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", over)
+    names: dict[str, list] = {}
+
+    def recorded(name, fun):
+        def traced(*args):
+            names.setdefault(name, []).append(threading.current_thread().name)
+            return fun(*args)
+
+        return traced
+
+    trainer = exp.trainer._replace(
+        train_chunk=recorded("train_chunk", exp.trainer.train_chunk),
+        evaluate=recorded("evaluate", exp.trainer.evaluate),
+    )
+    keys = jax.random.split(jax.random.key(0), 2)
+    state = loop.init_runs(trainer, keys, rljax.tile_hparams(exp.hparams, 2))
+    state, row = loop.compile_chunk(trainer, state)(state)
+    assert set(names) == {"train_chunk", "evaluate"} and len(names["evaluate"]) == 1
+    assert all(n.startswith("rljax-programs") for ns in names.values() for n in ns), names
+    assert row["greedy_return"].shape == (2,)

@@ -77,6 +77,47 @@ def test_every_runs_state_is_current_after_each_chunk_while_compacted():
         np.testing.assert_array_equal(a[1][running], b[1][running], err_msg=f"chunk {chunk}")
 
 
+# Eight Q-learning runs with the greedy stopping rule (the greedy walk reaches the goal):
+# they stop after 14 to 16 of 16 chunks, one never does.
+Q_GREEDY = {"total_env_steps": "16000", "chunk_env_steps": "1000", "stop_return": "0.5",
+            "stop_on": "greedy", "eval_episodes": "4"}  # fmt: skip
+
+
+def test_greedy_rule_between_chunks_equals_the_rule_inside_the_chunk():
+    # The runner checks the greedy rule after each chunk with programs of their own
+    # (`train_chunk`, `evaluate`, `greedy_stop`); `run_chunk`, as `make_train` runs it,
+    # checks it inside the chunk's program. Every chunk's row and the final state agree
+    # bitwise, and the runner traces the greedy policy once: its evaluation program is the
+    # final evaluation's (inside the chunk it would be traced, and compiled, twice). (A
+    # network agent's runs may differ in the last bits: XLA fuses the update otherwise in
+    # the other program, as in a batch of another size.)
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", Q_GREEDY)
+    greedy_traces = []
+
+    def act(state, obs, key, greedy=False):
+        greedy_traces.append(greedy)
+        return exp.agent.act(state, obs, key, greedy=greedy)
+
+    agent = exp.agent._replace(act=act)
+    trainer = rljax.make_trainer(agent, exp.env, exp.env_params, exp.train_config)
+    keys = jax.random.split(jax.random.key(2), 8)
+    hp = rljax.tile_hparams(exp.hparams, 8)
+    result = loop.run_batch(trainer, keys, hp, compact=False, devices=None)
+    assert greedy_traces.count(True) == 1
+
+    stops = np.asarray(result.state.stop_step)
+    assert len(set(stops[stops > 0])) >= 3 and (stops == -1).sum() >= 1, stops
+    run_chunk = jax.jit(jax.vmap(trainer.run_chunk))
+    state = jax.jit(jax.vmap(trainer.init))(keys, hp)
+    for chunk in range(exp.train_config.num_chunks):
+        state, row = run_chunk(state)
+        for name, value in rljax.host_metrics(row).items():
+            np.testing.assert_array_equal(result.metrics[name][:, chunk], value, err_msg=name)
+    np.testing.assert_array_equal(stops, np.asarray(state.stop_step))
+    for x, y in zip(jax.tree.leaves(result.state.agent), jax.tree.leaves(state.agent), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
 def test_bucket_sizes():
     assert [loop.bucket(n) for n in (1, 2, 3, 5, 8, 9)] == [2, 2, 4, 8, 8, 16]
     assert [loop.bucket(n, 4) for n in (1, 4, 5, 9)] == [4, 4, 8, 16]

@@ -54,6 +54,12 @@ class Trainer(NamedTuple):
     # What the pieces were built from, as a key (`rljax.run.programs`): set by the registry
     # so that their traced programs can be kept on disk; None for hand-built trainers.
     fingerprint: str | None = None
+    # With the greedy stopping rule (`stop_on="greedy"`), `run_chunk` in its two parts, so
+    # that a host-side runner compiles the rule's evaluation once, as `evaluate` (which the
+    # final evaluation uses too), and not inside the chunk as well: `train_chunk` and
+    # `greedy_stop` (see `make_trainer`). None otherwise.
+    train_chunk: Callable[[RunState], tuple[RunState, Metrics, Key]] | None = None
+    greedy_stop: Callable[[Array, Array, Array, Array], tuple[Array, Array, Array]] | None = None
 
 
 class _ChunkAcc(NamedTuple):
@@ -181,36 +187,67 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         }
         for name, total in agent_totals.items():
             metrics[name] = total / config.updates_per_chunk
-        if config.stop_return is not None and config.stop_on == "greedy":
-            k_eval = draw_key(state.key, STREAM_EVAL, state.env_steps)
-            greedy = jnp.mean(evaluate(state.agent, k_eval))
-            met = greedy > config.stop_return
-            state = state._replace(
-                stopped=state.stopped | met,
-                stop_step=jnp.where(met & ~state.stopped, state.env_steps, state.stop_step),
-            )
-            metrics["greedy_return"] = greedy
         return state, metrics
 
-    def run_chunk(state: RunState) -> tuple[RunState, Metrics]:
-        """Run `updates_per_chunk` updates; return the new state and one row of metrics.
-
-        A run whose stopping criterion was met is left as it is, but for its key, and its
-        row is blank (`env_steps` -1, other counts -1, values 0), so that a `vmap`ped batch
-        can go on while some runs stopped. Under `vmap` a `lax.cond` computes both branches
-        anyway, so the chunk is computed and its result discarded by a select. The key
-        always moves on (a stopped run never uses it again), so that each key is used once
-        (`jax_debug_key_reuse`).
-        """
-        if config.stop_return is None:
-            return chunk(state)
-        new, row = chunk(state)
+    def freeze_stopped(state: RunState, new: RunState, row: Metrics) -> tuple[RunState, Metrics]:
+        """Runs stopped before the chunk keep their state, but for the key, and a blank row
+        (`env_steps` -1, other counts -1, values 0), so that a `vmap`ped batch can go on
+        while some runs stopped. Under `vmap` a `lax.cond` computes both branches anyway,
+        so the chunk is computed and its result discarded by a select. The key always moves
+        on (a stopped run never uses it again), so that each key is used once
+        (`jax_debug_key_reuse`)."""
         blank = jax.tree.map(lambda r: jnp.full(r.shape, _blank(r.dtype), r.dtype), row)
         pick = lambda old, fresh: jnp.where(state.stopped, old, fresh)  # noqa: E731
         kept = jax.tree.map(pick, state._replace(key=None), new._replace(key=None))
         return kept._replace(key=new.key), jax.tree.map(pick, blank, row)
 
-    return Trainer(init=init, run_chunk=run_chunk, evaluate=evaluate, config=config)
+    def train_chunk(state: RunState) -> tuple[RunState, Metrics, Key]:
+        """`run_chunk` without the greedy stopping rule's check: the chunk's updates (runs
+        stopped before it left as they are), its row, and the key of the check's
+        evaluation, `draw_key(key, STREAM_EVAL, env_steps)` after the chunk."""
+        state, row = freeze_stopped(state, *chunk(state))
+        return state, row, draw_key(state.key, STREAM_EVAL, state.env_steps)
+
+    def greedy_stop(
+        stopped: Array, stop_step: Array, env_steps: Array, returns: Array
+    ) -> tuple[Array, Array, Array]:
+        """The greedy stopping rule after a chunk, from `returns [eval_episodes]` (the
+        greedy episodes of `evaluate`): a run stops once their mean exceeds `stop_return`,
+        and `stop_step` records the step it first did. Returns the new `stopped`,
+        `stop_step` and the mean (the `greedy_return` metric)."""
+        greedy = jnp.mean(returns)
+        met = greedy > config.stop_return
+        return stopped | met, jnp.where(met & ~stopped, env_steps, stop_step), greedy
+
+    def run_chunk(state: RunState) -> tuple[RunState, Metrics]:
+        """Run `updates_per_chunk` updates; return the new state and one row of metrics.
+
+        With a stopping rule, runs that met it before the chunk are left as they are
+        (`freeze_stopped`). The greedy rule (`stop_on="greedy"`) then plays
+        `eval_episodes` greedy episodes (`evaluate`, keyed by the `STREAM_EVAL` draw at
+        the chunk's last step) and reports their mean as `greedy_return`: `train_chunk`,
+        `evaluate` and `greedy_stop` in turn.
+        """
+        if config.stop_return is None:
+            return chunk(state)
+        if config.stop_on == "train":
+            return freeze_stopped(state, *chunk(state))
+        new, row, k_eval = train_chunk(state)
+        stopped, stop_step, greedy = greedy_stop(
+            new.stopped, new.stop_step, new.env_steps, evaluate(new.agent, k_eval)
+        )
+        row = {**row, "greedy_return": jnp.where(state.stopped, 0.0, greedy)}
+        return new._replace(stopped=stopped, stop_step=stop_step), row
+
+    greedy = config.stop_return is not None and config.stop_on == "greedy"
+    return Trainer(
+        init=init,
+        run_chunk=run_chunk,
+        evaluate=evaluate,
+        config=config,
+        train_chunk=train_chunk if greedy else None,
+        greedy_stop=greedy_stop if greedy else None,
+    )
 
 
 def _zero_acc() -> _ChunkAcc:

@@ -1,9 +1,9 @@
 """The one chunk loop: run a `Trainer` from the host, chunk by chunk, for a batch of runs.
 
-One compiled `vmap(run_chunk)` program is called repeatedly with the carried state (no
-recompilation per chunk); between chunks the host sees each chunk's metrics, so progress
-can be shown, checkpoints written and metrics collected without accumulating on the
-device. `run_batch`, run folders (`rljax.run.folders`) and the examples all use
+One compiled `vmap(run_chunk)` program (`compile_chunk`) is called repeatedly with the
+carried state (no recompilation per chunk); between chunks the host sees each chunk's
+metrics, so progress can be shown, checkpoints written and metrics collected without
+accumulating on the device. `run_batch`, run folders (`rljax.run.folders`) and the examples all use
 `chunk_loop`.
 """
 
@@ -117,44 +117,114 @@ def _cpu_options_known() -> tuple[tuple[str, Any], ...]:
     return tuple((k, v) for k, v in CPU_COMPILER_OPTIONS.items() if accepted({k: v}))
 
 
+class Programs(NamedTuple):
+    """A trainer's compiled pieces (`StoredProgram`s of `jit(vmap(...))`), built once."""
+
+    init: StoredProgram
+    run_chunk: StoredProgram  # its input donated
+    evaluate: StoredProgram
+    train_chunk: StoredProgram | None  # the greedy stopping rule's parts, else None
+    greedy_stop: StoredProgram | None
+
+    @property
+    def chunk(self) -> StoredProgram:
+        """The program `chunk_loop` runs each chunk: `train_chunk` with the greedy stopping
+        rule (its check then runs as `evaluate` and `greedy_stop`), else `run_chunk`."""
+        return self.run_chunk if self.train_chunk is None else self.train_chunk
+
+
 def jitted(trainer: Trainer, sharding: Any = None) -> tuple[Callable, Callable, Callable]:
     """`jit(vmap(...))` of the trainer's `init`, `run_chunk` (its input donated) and
-    `evaluate`, built once per trainer so that repeated runs and evaluations reuse their
-    compilations, with `compiler_options()`. With a `sharding` of the runs axis, every
-    input and output is laid out by it. A trainer with a `fingerprint` (the registry's)
-    keeps its traced programs on disk while the compilation cache is on, so that a new
-    process reads them instead of tracing again (`rljax.run.programs.StoredProgram`)."""
-    return _jitted(trainer, sharding)  # one cache entry, however `sharding` is passed
+    `evaluate`: the first three of `programs(trainer, sharding)`."""
+    return tuple(programs(trainer, sharding)[:3])
+
+
+def programs(trainer: Trainer, sharding: Any = None) -> Programs:
+    """`jit(vmap(...))` of each of the trainer's pieces, built once per trainer so that
+    repeated runs and evaluations reuse their compilations, with `compiler_options()`. With
+    a `sharding` of the runs axis, every input and output is laid out by it. A trainer with
+    a `fingerprint` (the registry's) keeps its traced programs on disk while the
+    compilation cache is on, so that a new process reads them instead of tracing again
+    (`rljax.run.programs.StoredProgram`)."""
+    return _programs(trainer, sharding)  # one cache entry, however `sharding` is passed
 
 
 @functools.cache
-def _jitted(trainer: Trainer, sharding: Any) -> tuple[Callable, Callable, Callable]:
-    return tuple(
-        StoredProgram(
+def _programs(trainer: Trainer, sharding: Any) -> Programs:
+    def stored(name: str, fun: Callable | None) -> StoredProgram | None:
+        if fun is None:
+            return None
+        return StoredProgram(
             jax.vmap(fun),
             None if trainer.fingerprint is None else f"{trainer.fingerprint}:{name}",
-            donate=name == "run_chunk",
+            donate=name in ("run_chunk", "train_chunk"),
             sharding=sharding,
             compiler_options=compiler_options(),
         )
-        for name, fun in (
-            ("init", trainer.init),
-            ("run_chunk", trainer.run_chunk),
-            ("evaluate", trainer.evaluate),
-        )
+
+    return Programs(*(stored(name, getattr(trainer, name)) for name in Programs._fields))
+
+
+def compile_chunk(trainer: Trainer, batch: RunState, sharding: Any = None) -> ChunkStep:
+    """The compiled step of `chunk_loop` for batches like `batch` (leaves `[S, ...]`):
+    `step(batch) -> (batch, metrics)`, one chunk of every run (`run_chunk`). With the greedy
+    stopping rule its three programs run in turn: `train_chunk`, `evaluate` (the program
+    that evaluates the runs at the end as well, so it is compiled once) and `greedy_stop`;
+    inside one chunk program, the evaluation cost A2C's chunk a third of its compilation.
+    `compile_seconds` is what building its programs took the first time (for a stored
+    program, in the process that first built it): what another batch size costs."""
+    p = programs(trainer, sharding)
+    built: list[tuple[Callable, float]] = []
+
+    def build(program: StoredProgram, *args: Any) -> Callable:
+        t = time.perf_counter()
+        fn = program.lower(*args).compile()
+        built.append((fn, time.perf_counter() - t))
+        return fn
+
+    chunk = build(p.chunk, batch)
+    if p.train_chunk is None:
+        return ChunkStep(chunk, sum(getattr(f, "compile_seconds", took) for f, took in built))
+    evaluate = build(p.evaluate, batch.agent, batch.key)  # the eval keys are like these
+    returns = jax.ShapeDtypeStruct(
+        (*batch.stopped.shape, trainer.config.eval_episodes),
+        jnp.float32,
+        sharding=getattr(batch.stopped, "sharding", None),
     )
+    stop = build(p.greedy_stop, batch.stopped, batch.stop_step, batch.env_steps, returns)
+
+    def step(batch: RunState) -> tuple[RunState, dict]:
+        batch, row, eval_key = chunk(batch)
+        returns = evaluate(batch.agent, eval_key)
+        stopped, stop_step, greedy = stop(batch.stopped, batch.stop_step, batch.env_steps, returns)
+        row = {**row, "greedy_return": greedy}  # NaN on the host for runs that did not run
+        return batch._replace(stopped=stopped, stop_step=stop_step), row
+
+    return ChunkStep(step, sum(getattr(f, "compile_seconds", took) for f, took in built))
+
+
+class ChunkStep(NamedTuple):
+    """`compile_chunk`'s step, and what building its programs took the first time."""
+
+    step: Callable[[RunState], tuple[RunState, dict]]
+    compile_seconds: float
+
+    def __call__(self, batch: RunState) -> tuple[RunState, dict]:
+        return self.step(batch)
 
 
 def init_runs(trainer: Trainer, keys: Any, hparams: Any, sharding: Any = None) -> RunState:
-    """`jitted(trainer, sharding)`'s `init` of the runs `keys [S]` with `hparams` (leaves
-    `[S, ...]`). When the programs are stored, the chunk for `init`'s state is built on a
-    background thread meanwhile (`StoredProgram.prefetch`): a warm start loads both
-    compiled programs at once, and a cold one compiles them at once."""
-    init, chunk, _ = jitted(trainer, sharding)
-    shapes = init.output_shapes(keys, hparams)
+    """`programs(trainer, sharding)`'s `init` of the runs `keys [S]` with `hparams` (leaves
+    `[S, ...]`). When the programs are stored, the chunk's programs for `init`'s state are
+    built on background threads meanwhile (`StoredProgram.prefetch`): a warm start loads
+    the compiled programs at once, and a cold one compiles them at once."""
+    p = programs(trainer, sharding)
+    shapes = p.init.output_shapes(keys, hparams)
     if shapes is not None:
-        chunk.prefetch(shapes)
-    return init(keys, hparams)
+        p.chunk.prefetch(shapes)
+        if p.train_chunk is not None:
+            p.evaluate.prefetch(shapes.agent, shapes.key)
+    return p.init(keys, hparams)
 
 
 def to_host(tree: Any) -> Any:
@@ -306,13 +376,11 @@ def chunk_loop(
         if size not in chunk_fns:
             sharding = None if devices is None else runs_sharding(size, devices)
             t = time.perf_counter()
-            chunk_fns[size] = jitted(trainer, sharding)[1].lower(batch).compile()
-            waited = time.perf_counter() - t
-            stats["compile"] += waited
+            chunk_fns[size] = compile_chunk(trainer, batch, sharding)
+            stats["compile"] += time.perf_counter() - t
             # What compiling it took (in the process that first did, for a stored program),
             # though built while `init` ran (prefetched) or loaded from the cache now.
-            first = getattr(chunk_fns[size], "compile_seconds", waited)
-            stats.setdefault("first_compile", first)
+            stats.setdefault("first_compile", chunk_fns[size].compile_seconds)
         return chunk_fns[size]
 
     def every_run(batch: RunState, index: np.ndarray, host: _HostRuns | None) -> RunState:

@@ -352,8 +352,9 @@ class StoredProgram:
         return run
 
 
-# One background thread: the runner prefetches one program (the chunk) at a time.
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rljax-programs")
+# Two background threads: the runner prefetches the chunk, and the greedy stopping rule's
+# evaluation beside it.
+_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rljax-programs")
 
 
 def _describe(args: tuple) -> tuple[list, Any, tuple]:
