@@ -261,7 +261,7 @@ def test_a_stored_program_remembers_what_compiling_it_took(store, experiment):
 
 def test_the_greedy_rules_evaluation_is_built_in_the_background_beside_the_chunk(store):
     # With the greedy stopping rule the chunk's check runs as programs of their own: the
-    # runner builds the evaluation's on a background thread too, while `init` runs.
+    # runner builds them on background threads too, while `init` runs.
     over = {**OVER, "stop_return": "0.5", "stop_on": "greedy"}
     exp = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", over)
     names: dict[str, list] = {}
@@ -276,10 +276,12 @@ def test_the_greedy_rules_evaluation_is_built_in_the_background_beside_the_chunk
     trainer = exp.trainer._replace(
         train_chunk=recorded("train_chunk", exp.trainer.train_chunk),
         evaluate=recorded("evaluate", exp.trainer.evaluate),
+        greedy_stop=recorded("greedy_stop", exp.trainer.greedy_stop),
     )
     keys = jax.random.split(jax.random.key(0), 2)
     state = loop.init_runs(trainer, keys, rljax.tile_hparams(exp.hparams, 2))
     state, row = loop.compile_chunk(trainer, state)(state)
-    assert set(names) == {"train_chunk", "evaluate"} and len(names["evaluate"]) == 1
+    assert set(names) == {"train_chunk", "evaluate", "greedy_stop"}
+    assert len(names["evaluate"]) == 1
     assert all(n.startswith("rljax-programs") for ns in names.values() for n in ns), names
     assert row["greedy_return"].shape == (2,)

@@ -186,12 +186,7 @@ def compile_chunk(trainer: Trainer, batch: RunState, sharding: Any = None) -> Ch
     if p.train_chunk is None:
         return ChunkStep(chunk, sum(getattr(f, "compile_seconds", took) for f, took in built))
     evaluate = build(p.evaluate, batch.agent, batch.key)  # the eval keys are like these
-    returns = jax.ShapeDtypeStruct(
-        (*batch.stopped.shape, trainer.config.eval_episodes),
-        jnp.float32,
-        sharding=getattr(batch.stopped, "sharding", None),
-    )
-    stop = build(p.greedy_stop, batch.stopped, batch.stop_step, batch.env_steps, returns)
+    stop = build(p.greedy_stop, *_stop_inputs(trainer, batch))
 
     def step(batch: RunState) -> tuple[RunState, dict]:
         batch, row, eval_key = chunk(batch)
@@ -201,6 +196,17 @@ def compile_chunk(trainer: Trainer, batch: RunState, sharding: Any = None) -> Ch
         return batch._replace(stopped=stopped, stop_step=stop_step), row
 
     return ChunkStep(step, sum(getattr(f, "compile_seconds", took) for f, took in built))
+
+
+def _stop_inputs(trainer: Trainer, batch: Any) -> tuple:
+    """`greedy_stop`'s inputs for a batch like `batch` (arrays or shapes): its `stopped`,
+    `stop_step` and `env_steps`, and the shape of the evaluation's returns."""
+    returns = jax.ShapeDtypeStruct(
+        (*batch.stopped.shape, trainer.config.eval_episodes),
+        jnp.float32,
+        sharding=getattr(batch.stopped, "sharding", None),
+    )
+    return batch.stopped, batch.stop_step, batch.env_steps, returns
 
 
 class ChunkStep(NamedTuple):
@@ -224,6 +230,7 @@ def init_runs(trainer: Trainer, keys: Any, hparams: Any, sharding: Any = None) -
         p.chunk.prefetch(shapes)
         if p.train_chunk is not None:
             p.evaluate.prefetch(shapes.agent, shapes.key)
+            p.greedy_stop.prefetch(*_stop_inputs(trainer, shapes))
     return p.init(keys, hparams)
 
 
