@@ -590,6 +590,13 @@ def _runner(d: dict) -> list[str]:
     ]
 
 
+def _samples(cold: list | None, warm: list | None) -> str:
+    """The fresh processes behind a median compile figure, where there were several."""
+    if not cold or len(cold) < 2:
+        return ""
+    return f" (medians of {', '.join(map(str, cold))} and {', '.join(map(str, warm or []))} s)"
+
+
 def _sweep(d: dict) -> list[str]:
     lines = []
     comp = d.get("compile") or {}
@@ -599,7 +606,9 @@ def _sweep(d: dict) -> list[str]:
             lines.append(
                 f"- {algo.upper()} compile before the first chunk: cold"
                 f" {secs(get(c, 'cold', 'compile_before_first_chunk'))}, warm"
-                f" {secs(get(c, 'warm', 'compile_before_first_chunk'))}."
+                f" {secs(get(c, 'warm', 'compile_before_first_chunk'))}"
+                + _samples(get(c, "cold", "samples"), get(c, "warm", "samples"))
+                + "."
             )
     sw = d.get("sweep")
     if sw:
@@ -633,9 +642,11 @@ def _sweep(d: dict) -> list[str]:
         lines.append("")
     rejax = get(d, "compile", "rejax_dqn")
     if rejax:
+        rounds = get(d, "compile", "rounds")
+        median = f", the median of {rounds} rounds interleaved with rljax's" if rounds else ""
         lines.append(
             f"- rejax's DQN `train` compiled in {secs(rejax.get('compile_seconds'))} in the same"
-            f" run (`{rejax.get('command', NOT_RECORDED)}`)."
+            f" run{median} (`{rejax.get('command', NOT_RECORDED)}`)."
         )
     return lines
 

@@ -179,24 +179,40 @@ print(json.dumps({"import_and_build": t1 - t0, "compile_before_first_chunk": t2 
 """
 
 
-def compile_times() -> dict:
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
+def compile_times(rounds: int = 3) -> dict:
+    """Cold and warm compile of DQN and A2C (fresh processes sharing a new cache), and
+    rejax's DQN compile, in `rounds` interleaved rounds: each figure is the median of its
+    rounds (single fresh processes on this shared machine vary by +-2 s)."""
+    samples: dict = {"dqn": {"cold": [], "warm": []}, "a2c": {"cold": [], "warm": []}}
+    peers = []
+    for _ in range(rounds):
         for algo in ("dqn", "a2c"):
-            runs = {}
-            for label in ("cold", "warm"):
-                done = subprocess.run(
-                    [sys.executable, "-c", COMPILE_SCRIPT, algo, "cache", cache],
-                    capture_output=True, text=True, check=True,
-                    env={k: v for k, v in os.environ.items() if k != "RLJAX_NO_COMPILE_CACHE"},
-                )  # fmt: skip
-                runs[label] = {k: round(v, 2) for k, v in json.loads(done.stdout).items()}
-            out[algo] = runs
-    # rejax's DQN (its CartPole config) in its own venv on the same jax: `lower().compile()`
-    # of its whole `train`, measured in this run (a tiny budget: only the compile counts).
-    out["rejax_dqn"] = run_peer(
-        "rejax", "rejax_dqn.py", "--seeds", "1", "--steps", "6000", "--no-train-eval"
-    )
+            with tempfile.TemporaryDirectory() as cache:
+                for label in ("cold", "warm"):
+                    done = subprocess.run(
+                        [sys.executable, "-c", COMPILE_SCRIPT, algo, "cache", cache],
+                        capture_output=True, text=True, check=True,
+                        env={k: v for k, v in os.environ.items() if k != "RLJAX_NO_COMPILE_CACHE"},
+                    )  # fmt: skip
+                    samples[algo][label].append(json.loads(done.stdout.splitlines()[-1]))
+        # rejax's DQN (its CartPole config) in its own venv on the same jax: `lower().
+        # compile()` of its whole `train` (a tiny budget: only the compile counts).
+        peers.append(
+            run_peer("rejax", "rejax_dqn.py", "--seeds", "1", "--steps", "6000", "--no-train-eval")
+        )
+    out: dict = {"rounds": rounds}
+    for algo, runs in samples.items():
+        out[algo] = {
+            label: {key: round(float(np.median([r[key] for r in rows])), 2) for key in rows[0]}
+            | {"samples": [round(r["compile_before_first_chunk"], 2) for r in rows]}
+            for label, rows in runs.items()
+        }
+    seconds = [p.get("compile_seconds") if p else None for p in peers]
+    if None in seconds:
+        out["rejax_dqn"] = None  # not installed, or failed (printed)
+    else:
+        middle = int(np.argsort(seconds)[len(seconds) // 2])
+        out["rejax_dqn"] = {**peers[middle], "compile_seconds_samples": seconds}
     out["target"] = "warm: under 1 s before the first chunk; cold: no more than rejax's DQN"
     return out
 
@@ -220,7 +236,7 @@ def main() -> None:
         "versions": {"jax": jax.__version__, "rljax": rljax.__version__},
     }
     print("compile times (fresh processes) ...", flush=True)
-    results["compile"] = compile_times()
+    results["compile"] = compile_times(1 if args.quick else 3)
     print(json.dumps(results["compile"], indent=1), flush=True)
     print("a batch's cost per step against its size ...", flush=True)
     results["batch_cost"] = batch_cost((1, 8) if args.quick else (1, 2, 4, 8, 16, 64))

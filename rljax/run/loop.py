@@ -3,8 +3,8 @@
 One compiled `vmap(run_chunk)` program (`compile_chunk`) is called repeatedly with the
 carried state (no recompilation per chunk); between chunks the host sees each chunk's
 metrics, so progress can be shown, checkpoints written and metrics collected without
-accumulating on the device. `run_batch`, run folders (`rljax.run.folders`) and the examples all use
-`chunk_loop`.
+accumulating on the device. `run_batch`, run folders (`rljax.run.folders`) and the
+examples all use `chunk_loop`.
 """
 
 from __future__ import annotations
