@@ -138,13 +138,19 @@ def test_import_gives_one_cpu_device_per_core_as_asked():
 
 
 def test_the_runner_compiles_with_the_cpu_options_on_a_cpu():
-    from rljax.run import loop
+    from rljax.run import loop, registry
 
     assert jax.default_backend() == "cpu"
     assert loop.compiler_options() == loop.CPU_COMPILER_OPTIONS  # this jaxlib knows them all
     assert loop.compiler_options()["xla_backend_optimization_level"] == 1
     assert "INDIVIDUAL_DOT" in loop.compiler_options()["xla_cpu_experimental_ynn_fusion_type"]
     assert loop.compiler_options() is not loop.CPU_COMPILER_OPTIONS  # a copy to pass on
+    # `init` runs once: compiled for its compile time (same bits: tests comparing runs).
+    init = loop.compiler_options("init")
+    assert init == {**loop.CPU_COMPILER_OPTIONS, **loop.INIT_COMPILER_OPTIONS}
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", {})
+    assert loop.programs(exp.trainer).init._kw["compiler_options"] == init
+    assert loop.programs(exp.trainer).run_chunk._kw["compiler_options"] == loop.compiler_options()
 
 
 def test_an_option_this_jaxlib_rejects_is_left_out(monkeypatch):
