@@ -274,3 +274,27 @@ def test_tile_hparams_stacks_on_the_host_with_plain_dtypes():
     again = rljax.tile_hparams(jax.tree.map(jnp.asarray, hp), 3)
     for a, b in zip(jax.tree.leaves(tiled), jax.tree.leaves(again), strict=True):
         assert (a.dtype, a.shape, a.weak_type) == (b.dtype, b.shape, b.weak_type)
+
+
+def test_the_greedy_check_is_keyed_by_the_chunks_last_step():
+    # `train_chunk` hands the check the `STREAM_EVAL` draw at the step the chunk ended on,
+    # not the one it began on; `greedy_stop` stops on a mean above the threshold, records
+    # the step, and blanks the metric of a run stopped before the chunk. (Planted: keying
+    # by the first step, or not blanking, fails this.)
+    from rljax.core.keys import STREAM_EVAL, draw_key
+    from rljax.run import registry
+
+    over = {"total_env_steps": "200", "chunk_env_steps": "100", "stop_return": "0.5",
+            "stop_on": "greedy", "eval_episodes": "2"}  # fmt: skip
+    exp = registry.make_experiment("q_learning", "GridWorld-v0", "default", over)
+    trainer = exp.trainer
+    state = trainer.init(jax.random.key(0), exp.hparams)
+    new, row, k_eval = jax.jit(trainer.train_chunk)(state)
+    assert int(new.env_steps) == 100 and "greedy_return" not in row
+    expected = draw_key(state.key, STREAM_EVAL, new.env_steps)
+    np.testing.assert_array_equal(jax.random.key_data(k_eval), jax.random.key_data(expected))
+    returns = jnp.array([1.0, 0.5])
+    stopped, step, greedy = trainer.greedy_stop(jnp.bool_(False), jnp.int32(-1), 100, returns)
+    assert bool(stopped) and int(step) == 100 and float(greedy) == 0.75
+    stopped, step, greedy = trainer.greedy_stop(jnp.bool_(True), jnp.int32(40), 100, returns)
+    assert bool(stopped) and int(step) == 40 and float(greedy) == 0.0

@@ -214,10 +214,12 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         """The greedy stopping rule after a chunk, from `returns [eval_episodes]` (the
         greedy episodes of `evaluate`): a run stops once their mean exceeds `stop_return`,
         and `stop_step` records the step it first did. Returns the new `stopped`,
-        `stop_step` and the mean (the `greedy_return` metric)."""
+        `stop_step` and the mean (the `greedy_return` metric; 0, blank, for a run stopped
+        before the chunk: `stopped` is still the value the chunk began with)."""
         greedy = jnp.mean(returns)
         met = greedy > config.stop_return
-        return stopped | met, jnp.where(met & ~stopped, env_steps, stop_step), greedy
+        new_step = jnp.where(met & ~stopped, env_steps, stop_step)
+        return stopped | met, new_step, jnp.where(stopped, 0.0, greedy)
 
     def run_chunk(state: RunState) -> tuple[RunState, Metrics]:
         """Run `updates_per_chunk` updates; return the new state and one row of metrics.
@@ -226,18 +228,13 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         (`freeze_stopped`). The greedy rule (`stop_on="greedy"`) then plays
         `eval_episodes` greedy episodes (`evaluate`, keyed by the `STREAM_EVAL` draw at
         the chunk's last step) and reports their mean as `greedy_return`: `train_chunk`,
-        `evaluate` and `greedy_stop` in turn.
+        `evaluate` and `greedy_stop` in turn (`greedy_chunk`).
         """
         if config.stop_return is None:
             return chunk(state)
         if config.stop_on == "train":
             return freeze_stopped(state, *chunk(state))
-        new, row, k_eval = train_chunk(state)
-        stopped, stop_step, greedy = greedy_stop(
-            new.stopped, new.stop_step, new.env_steps, evaluate(new.agent, k_eval)
-        )
-        row = {**row, "greedy_return": jnp.where(state.stopped, 0.0, greedy)}
-        return new._replace(stopped=stopped, stop_step=stop_step), row
+        return greedy_chunk(train_chunk, evaluate, greedy_stop, state)
 
     greedy = config.stop_return is not None and config.stop_on == "greedy"
     return Trainer(
@@ -248,6 +245,20 @@ def make_trainer(agent: Agent, env: Any, env_params: Any, config: TrainConfig) -
         train_chunk=train_chunk if greedy else None,
         greedy_stop=greedy_stop if greedy else None,
     )
+
+
+def greedy_chunk(
+    train_chunk: Callable, evaluate: Callable, greedy_stop: Callable, state: RunState
+) -> tuple[RunState, Metrics]:
+    """One chunk under the greedy stopping rule from its three parts (a `Trainer`'s
+    `train_chunk`, `evaluate` and `greedy_stop`, or their compiled programs, vmapped over
+    runs alike): the chunk's updates, the greedy episodes, then the rule. Returns the new
+    state and the row, with `greedy_return`."""
+    new, row, k_eval = train_chunk(state)
+    stopped, stop_step, greedy = greedy_stop(
+        new.stopped, new.stop_step, new.env_steps, evaluate(new.agent, k_eval)
+    )
+    return new._replace(stopped=stopped, stop_step=stop_step), {**row, "greedy_return": greedy}
 
 
 def _zero_acc() -> _ChunkAcc:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.core.driver import RunState, Trainer, host_metrics
+from rljax.core.driver import RunState, Trainer, greedy_chunk, host_metrics
 from rljax.core.keys import is_key, keys_to_data
 from rljax.core.types import Key
 from rljax.run.programs import StoredProgram
@@ -205,13 +205,7 @@ def compile_chunk(trainer: Trainer, batch: RunState, sharding: Any = None) -> Ch
     evaluate = build(p.evaluate, batch.agent, batch.key)  # the eval keys are like these
     stop = build(p.greedy_stop, *_stop_inputs(trainer, batch))
 
-    def step(batch: RunState) -> tuple[RunState, dict]:
-        batch, row, eval_key = chunk(batch)
-        returns = evaluate(batch.agent, eval_key)
-        stopped, stop_step, greedy = stop(batch.stopped, batch.stop_step, batch.env_steps, returns)
-        row = {**row, "greedy_return": greedy}  # NaN on the host for runs that did not run
-        return batch._replace(stopped=stopped, stop_step=stop_step), row
-
+    step = functools.partial(greedy_chunk, chunk, evaluate, stop)
     return ChunkStep(step, sum(getattr(f, "compile_seconds", took) for f, took in built))
 
 
