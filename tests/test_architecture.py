@@ -143,7 +143,7 @@ def test_validation_runs_once_per_construction_never_when_jax_rebuilds(validate_
 
 def test_hyperparameters_are_traced_leaves_and_flags_are_booleans():
     hp = rljax.tile_hparams(dqn.DQNHParams(), 3)
-    assert hp.double_dqn.dtype == jnp.bool_ and hp.double_dqn.shape == (3,)
+    assert hp.huber.dtype == jnp.bool_ and hp.huber.shape == (3,)
     assert hp.gamma.shape == (3,)
     with pytest.raises(ValueError, match=r"DQNHParams\.huber must be True or False, got 0.5"):
         dqn.DQNHParams(huber=0.5)

@@ -72,7 +72,8 @@ def test_lecture_preset_matches_the_course():
         0.999,
         0.01,
     )
-    assert (hp.learning_starts, hp.huber, hp.double_dqn, hp.terminal_reward) == (1000, 0, 0, -100)
+    assert (hp.learning_starts, hp.huber, hp.terminal_reward) == (1000, 0, -100)
+    assert p.config.double_dqn is False  # the course's target: the target network's max
     assert hp.target_update_on_done == 1.0 and hp.target_update_period == 0.0
     assert math.isinf(hp.max_grad_norm)
     assert (p.train_config.num_envs, p.train_config.rollout_len) == (1, 1)
@@ -210,6 +211,34 @@ def test_target_period_copies_on_every_third_update_call(tiny_dqn):
         if call % 3 == 0:
             target = state.params
         _assert_tree_close(state.target_params, target, rtol=0, atol=0, err_msg=str(call))
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_the_target_is_dqns_or_double_dqns_as_configured(double):
+    # Not terminal, gamma 0.5: td = r + 0.5 * Q_target([-1], a') - Q([1], 1), a' the target
+    # network's argmax (DQN) or the online network's (Double DQN). The target network is the
+    # online one with 100 added to the output bias of the action the online net ranks last,
+    # so the two targets differ by 50.
+    agent = dqn.make_dqn(dataclasses.replace(TINY, double_dqn=double), TINY_SPEC)
+    hp = dqn.DQNHParams(
+        learning_starts=0.0, target_update_period=0.0, huber=False, gamma=0.5,
+        max_grad_norm=math.inf,
+    )  # fmt: skip
+    state = agent.init(jax.random.key(0), hp, jnp.zeros((4, 1)))
+    network = rljax.nets.q_network(TINY.hidden_sizes, TINY.kernel_init, TINY_SPEC)
+    online_next = np.asarray(network.apply(state.params, -jnp.ones((1,))))
+    last = int(np.argmin(online_next))
+    shift = np.zeros(2, np.float32)
+    shift[last] = 100.0
+    target = jax.tree.map(lambda x: x + shift if x.shape == (2,) else x, state.params)
+    state = state._replace(target_params=target)
+    target_next = np.asarray(network.apply(target, -jnp.ones((1,))))
+    picked = int(np.argmax(online_next)) if double else int(np.argmax(target_next))
+    assert picked == (1 - last if double else last)
+    q = float(network.apply(state.params, jnp.ones((1,)))[1])
+    td = 10.0 + 0.5 * float(target_next[picked]) - q
+    _, metrics = jax.jit(agent.update)(state, _crafted(done=False), jax.random.key(1))
+    np.testing.assert_allclose(metrics["loss"], td**2, rtol=1e-5)
 
 
 def _hand_step(params, huber, max_grad_norm, reward=10.0):

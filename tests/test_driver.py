@@ -264,11 +264,11 @@ def test_tile_hparams_stacks_on_the_host_with_plain_dtypes():
             compiles.append(name) if name.endswith("backend_compile_duration") else None
         )
     )
-    hp = dqn.DQNHParams(learning_rate=3e-4, double_dqn=True)
+    hp = dqn.DQNHParams(learning_rate=3e-4, huber=False)
     tiled = rljax.tile_hparams(hp, 3)
     assert compiles == []  # no program per leaf shape: a warm start pays for each
     assert tiled.learning_rate.dtype == jnp.float32 and not tiled.learning_rate.weak_type
-    assert tiled.double_dqn.dtype == jnp.bool_ and tiled.double_dqn.shape == (3,)
+    assert tiled.huber.dtype == jnp.bool_ and tiled.huber.shape == (3,)
     np.testing.assert_array_equal(np.asarray(tiled.learning_rate), np.float32([3e-4] * 3))
     # Batches built from Python numbers and from arrays are the same program's inputs.
     again = rljax.tile_hparams(jax.tree.map(jnp.asarray, hp), 3)

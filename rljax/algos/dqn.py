@@ -44,6 +44,11 @@ class DQNConfig:
       conv: `(features, kernel, stride)` of each convolution applied to image observations
         `[H, W, C]` before the hidden layers; None: MinAtar's one 3x3 convolution of 16
         channels for images, none for vectors (`rljax.nets.conv_layers`); `()`: flatten.
+      double_dqn: Double DQN's target (the online network's argmax, valued by the target
+        network) instead of DQN's (the target network's max). Static because it changes the
+        program: only Double DQN runs the online network on the next observations, a fifth
+        of a gradient step's work (about 10% of a chunk of the course's CartPole DQN and of
+        Breakout's). Swept, each value is a batch of its own.
     """
 
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -52,9 +57,11 @@ class DQNConfig:
     batch_size: int = 64
     gradient_steps: int = 1
     conv: ConvSpec | None = None
+    double_dqn: bool = True
 
     def __post_init__(self) -> None:
         check_conv("DQNConfig", self.conv)
+        check_bool("DQNConfig", "double_dqn", self.double_dqn)
         check_counts("DQNConfig", self, "buffer_size", "batch_size", "gradient_steps")
         if self.batch_size > self.buffer_size:
             raise ValueError(
@@ -69,8 +76,9 @@ class DQNConfig:
 class DQNHParams:
     """DQN hyperparameters: traced leaves, so a batch of them is one `vmap`.
 
-    The defaults are generic DQN settings (Double DQN, Huber loss, periodic hard target
-    copies); `preset("default")` holds the settings measured to solve CartPole-v1.
+    The defaults are generic DQN settings (Huber loss, periodic hard target copies; Double
+    DQN is `DQNConfig.double_dqn`); `preset("default")` holds the settings measured to
+    solve CartPole-v1.
 
     Attributes:
       learning_rate: Adam step size (at the start).
@@ -86,7 +94,6 @@ class DQNHParams:
       target_update_period: copy every this many `update` calls (0: never by period).
       target_update_on_done: also copy whenever an episode ends (the course's rule).
       tau: the copy is `target <- tau * online + (1 - tau) * target` (1.0: hard copy).
-      double_dqn: Double DQN's target (online argmax, target value) instead of DQN's.
       huber: the Huber loss instead of the squared TD error.
       max_grad_norm: clip gradients to this global norm (inf: no clipping).
       clip_rewards: store rewards clipped to [-1, 1] (the course's Atari rule; a
@@ -106,7 +113,6 @@ class DQNHParams:
     target_update_period: float = 500.0
     target_update_on_done: bool = False
     tau: float = 1.0
-    double_dqn: bool = True
     huber: bool = True
     max_grad_norm: float = 10.0
     clip_rewards: bool = False
@@ -127,7 +133,7 @@ class DQNHParams:
         check("max_grad_norm", low=0.0, low_open=True, high=math.inf)
         if self.terminal_reward is not None:
             check("terminal_reward")
-        for name in ("target_update_on_done", "double_dqn", "huber", "clip_rewards"):
+        for name in ("target_update_on_done", "huber", "clip_rewards"):
             check_bool("DQNHParams", name, getattr(self, name))
 
 
@@ -211,7 +217,7 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
     def loss_fn(params, target_params, batch: Transition, hp: DQNHParams):
         q_tm1 = network.apply(params, batch.obs)
         q_t_value = network.apply(target_params, batch.next_obs)
-        selector = jnp.where(hp.double_dqn, network.apply(params, batch.next_obs), q_t_value)
+        selector = network.apply(params, batch.next_obs) if config.double_dqn else q_t_value
         td = jax.vmap(losses.double_q_learning)(
             q_tm1, batch.action, batch.reward, hp.gamma * batch.discount, q_t_value, selector
         )
@@ -257,7 +263,11 @@ def make_dqn(config: DQNConfig, spec: EnvSpec) -> Agent:
 
 
 _COURSE_CONFIG = DQNConfig(
-    hidden_sizes=(24, 24), kernel_init="he_uniform", buffer_size=2_000, batch_size=64
+    hidden_sizes=(24, 24),
+    kernel_init="he_uniform",
+    buffer_size=2_000,
+    batch_size=64,
+    double_dqn=False,
 )
 _COURSE_HPARAMS = DQNHParams(
     learning_rate=1e-3,
@@ -269,7 +279,6 @@ _COURSE_HPARAMS = DQNHParams(
     target_update_period=0.0,
     target_update_on_done=True,
     tau=1.0,
-    double_dqn=False,
     huber=False,
     max_grad_norm=math.inf,
     terminal_reward=-100.0,
@@ -315,7 +324,13 @@ PRESETS["lecture"] = PRESETS["course"]  # the course preset's former name
 # one gradient step on a batch of 64 per 8 env steps (course: 32 at every step), the
 # gradient clipped to norm 10. Measured in benchmarks/breakout.py (README "Pixels").
 PRESETS["breakout"] = Preset(
-    config=DQNConfig(hidden_sizes=(128,), buffer_size=100_000, batch_size=64, conv=((16, 3, 1),)),
+    config=DQNConfig(
+        hidden_sizes=(128,),
+        buffer_size=100_000,
+        batch_size=64,
+        conv=((16, 3, 1),),
+        double_dqn=False,
+    ),
     hparams=DQNHParams(
         learning_rate=1e-3,
         learning_rate_end=1e-3,
@@ -325,7 +340,6 @@ PRESETS["breakout"] = Preset(
         epsilon_decay=0.99982,
         learning_starts=5_000.0,
         target_update_period=250.0,
-        double_dqn=False,
         huber=True,
         max_grad_norm=10.0,
         clip_rewards=True,
