@@ -100,6 +100,7 @@ def timed_run_batch(preset_name: str, seeds: int, steps: int | None = None) -> d
         "compile_seconds": round(result.compile_seconds, 2),
         "train_seconds": round(result.train_seconds, 2),
         "wall_seconds": round(wall, 2),
+        "batch_sizes": list(result.batch_sizes),  # as compacted, in order
         "env_steps_per_seed": np.asarray(result.state.env_steps).tolist(),
         "eval_return_per_seed": eval_mean.round(1).tolist(),
         "seeds_at_least_475": int((eval_mean >= 475).sum()),
@@ -188,7 +189,7 @@ def main() -> None:
         print(
             f"  {label}: compile {v['compile_seconds']} s, train {v['train_seconds']} s, "
             f"wall {v['wall_seconds']} s, {v['seeds_stopped']}/{args.lecture_seeds} met the "
-            f"stopping rule (median step {v['median_stop_step']})"
+            f"stopping rule (median step {v['median_stop_step']}), batch sizes {v['batch_sizes']}"
         )
 
     results = {

@@ -274,6 +274,8 @@ def targets(r: Results) -> list[Target]:
         lec, torch = dqn.get("lecture_64_seeds") or {}, get(dqn, "peers", "torch_lecture_1_seed")
         fig = f"{secs(lec.get('wall_seconds'))} / {secs(torch and torch.get('train_seconds'))}"
         fig += f" = {ratio:.2f}"
+        if lec.get("batch_sizes"):  # compacted through these, each compiled once
+            fig += f" (batch sizes {', '.join(map(str, lec['batch_sizes']))})"
         warm = dqn.get("wall_ratio_lecture_64_seeds_warm_cache_over_torch_1_seed")
         if warm is not None:  # judged on the first (cold) run; the next run beside it
             warm_s = secs(get(dqn, "lecture_64_seeds_warm_cache", "wall_seconds"))

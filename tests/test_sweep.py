@@ -36,6 +36,7 @@ def test_compacted_batch_equals_uncompacted():
     # Some chunk has 3 or 4 runs left (batch of 4), a later one 1 or 2 (batch of 2).
     left = [(stops > s).sum() for s in range(0, 6000, 500)]
     assert {3, 4} & set(left) and {1, 2} & set(left), stops
+    assert a.batch_sizes == (8, 4, 2) and b.batch_sizes == (8,)
     np.testing.assert_array_equal(stops, np.asarray(b.state.stop_step))
     np.testing.assert_array_equal(a.eval_returns, b.eval_returns)
     np.testing.assert_array_equal(a.state.agent.params, b.state.agent.params)

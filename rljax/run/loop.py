@@ -54,6 +54,7 @@ class ChunkDone:
         progress: Progress,
         all_stopped: bool,
         compile_seconds: float,
+        batch_sizes: tuple[int, ...] = (),
     ) -> None:
         self.chunk = chunk
         self._state = state
@@ -61,6 +62,7 @@ class ChunkDone:
         self.progress = progress
         self.all_stopped = all_stopped
         self.compile_seconds = compile_seconds  # compiling chunks so far (not in progress)
+        self.batch_sizes = batch_sizes  # the batch sizes run so far, in order
 
     @functools.cached_property
     def state(self) -> RunState:
@@ -75,6 +77,7 @@ class RunResult(NamedTuple):
     eval_returns: np.ndarray  # [S, eval_episodes]
     compile_seconds: float
     train_seconds: float
+    batch_sizes: tuple[int, ...] = ()  # the batch sizes it ran at (compacted), in order
 
 
 # LLVM's -O1 instead of XLA's default -O3 on the CPU: compiling DQN's chunk took 4.9 s
@@ -460,7 +463,8 @@ def chunk_loop(
         )
         all_stopped = config.stop_return is not None and bool(stopped.all())
         state_now = functools.partial(every_run, batch, index, host)
-        yield ChunkDone(chunk, state_now, row, progress, all_stopped, stats["compile"])
+        sizes = tuple(chunk_fns)  # in the order first run
+        yield ChunkDone(chunk, state_now, row, progress, all_stopped, stats["compile"], sizes)
         if all_stopped:
             return
 
@@ -528,7 +532,12 @@ def run_batch(
     metrics = {k: np.stack([r[k] for r in rows], axis=1)[:S] for k in rows[0]}
     state = jax.tree.map(lambda x: x[:S], state)
     return RunResult(
-        state, metrics, eval_returns, compile_seconds + done.compile_seconds, done.progress.seconds
+        state,
+        metrics,
+        eval_returns,
+        compile_seconds + done.compile_seconds,
+        done.progress.seconds,
+        done.batch_sizes,
     )
 
 
