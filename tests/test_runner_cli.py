@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from flax import serialization
 
 import rljax
 from rljax.core.keys import keys_to_data
@@ -41,6 +43,33 @@ def _leaves(folder, exp):
     template = init(keys, rljax.tile_hparams(exp.hparams, SEEDS))
     state, chunk, _ = folders.load_run_state(folders.checkpoint_files(folder)[-1], template)
     return chunk, [np.asarray(x) for x in jax.tree.leaves(keys_to_data(state))]
+
+
+def test_a_folder_saved_when_double_dqn_was_a_hyperparameter_loads_and_resumes(
+    tmp_path, small_dqn, full_run
+):
+    # Older rljax kept DQN's `double_dqn` as a hyperparameter: config.json held it under
+    # "hparams" and every checkpoint a leaf `...agent.hparams.double_dqn [S]`. Such a folder
+    # still loads as a policy, and resumes to the uninterrupted run's end, bitwise.
+    folder = tmp_path / "old"
+    folders.run_in_folder(small_dqn, folder, SEEDS, checkpoint_every=4, stop_after=5)
+    settings = json.loads((folder / "config.json").read_text())
+    settings["hparams"]["double_dqn"] = settings["config"].pop("double_dqn")
+    (folder / "config.json").write_text(json.dumps(settings))
+    head = len(checkpoint.MAGIC) + 32
+    for path in folders.checkpoint_files(folder):
+        stored = serialization.msgpack_restore(path.read_bytes()[head:])
+        (huber,) = [k for k in stored if k.endswith(".hparams.huber")]
+        stored[huber.replace("huber", "double_dqn")] = np.zeros(SEEDS, bool)
+        payload = serialization.msgpack_serialize(stored)
+        path.write_bytes(checkpoint.MAGIC + hashlib.sha256(payload).digest() + payload)
+    policy = rljax.load_policy(folder, seed=1)
+    assert policy(np.zeros((3, 4), np.float32)).shape == (3,)
+    folders.run_in_folder(small_dqn, folder, SEEDS, checkpoint_every=4, resume=True)
+    chunk_a, a = _leaves(full_run[0], small_dqn)
+    chunk_b, b = _leaves(folder, small_dqn)
+    assert chunk_a == chunk_b == 12
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, small_dqn, full_run):

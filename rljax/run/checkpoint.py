@@ -49,11 +49,13 @@ def save(path: str | os.PathLike, tree: Any) -> Path:
     return path
 
 
-def load(path: str | os.PathLike, template: Any) -> Any:
+def load(path: str | os.PathLike, template: Any, retired: tuple[str, ...] = ()) -> Any:
     """Read a pytree saved by `save`, with the structure, shapes and dtypes of `template`.
 
     Raises `CheckpointError` naming the file when it is missing, truncated, corrupt, or holds
-    a tree of another structure or shape (e.g. a different network size).
+    a tree of another structure or shape (e.g. a different network size). A leaf of the file
+    whose path ends with one of `retired` and that `template` lacks is dropped: a leaf that
+    an older rljax saved and this one no longer has (e.g. a setting that became static).
     """
     path = Path(path)
     try:
@@ -72,6 +74,9 @@ def load(path: str | os.PathLike, template: Any) -> Any:
         raise CheckpointError(f"{path} cannot be decoded: {e}") from e
     paths, treedef = jax.tree_util.tree_flatten_with_path(template)
     names = [jax.tree_util.keystr(p) for p, _ in paths]
+    if isinstance(stored, dict) and retired:
+        known = set(names)
+        stored = {k: v for k, v in stored.items() if k in known or not k.endswith(retired)}
     if not isinstance(stored, dict) or sorted(stored) != sorted(names):
         raise CheckpointError(
             f"{path} does not match the expected structure (was it saved with another "

@@ -117,6 +117,14 @@ def save_run_state(path: Path, state: RunState, chunk: int, train_seconds: float
     checkpoint.save(path, tree)
 
 
+# What older rljax saved where this one does not: DQN's `double_dqn` became a static
+# `DQNConfig` field. A run folder written before still loads and resumes: its checkpoints'
+# `double_dqn` leaf is dropped, and its saved setting is read where it is now (a rebuilt
+# experiment finds it by name either way).
+RETIRED_LEAVES = (".hparams.double_dqn",)
+MOVED_SETTINGS = {"hparams.double_dqn": "config.double_dqn"}
+
+
 def load_run_state(path: Path, template: RunState) -> tuple[RunState, int, float]:
     """Load a checkpoint written by `save_run_state`; `template` gives the structure.
     Raises `checkpoint.CheckpointError` for a corrupt file or another configuration."""
@@ -125,7 +133,7 @@ def load_run_state(path: Path, template: RunState) -> tuple[RunState, int, float
         "chunk": np.int64(0),
         "train_seconds": np.float64(0.0),
     }
-    tree = checkpoint.load(path, like)
+    tree = checkpoint.load(path, like, retired=RETIRED_LEAVES)
     state = data_to_keys(template, jax.tree.map(jnp.asarray, tree["state"]))
     return state, int(tree["chunk"]), float(tree["train_seconds"])
 
@@ -390,7 +398,8 @@ def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _check_same_settings(out: Path, saved: dict[str, Any], settings: dict[str, Any]) -> None:
     """Raise `ValueError` naming every setting of `settings` that differs from the saved run,
     with both values; a larger `train.total_env_steps` is allowed (it extends the run)."""
-    now, before = _flat(json.loads(json.dumps(settings))), _flat(saved)
+    now = _flat(json.loads(json.dumps(settings)))
+    before = {MOVED_SETTINGS.get(k, k): v for k, v in _flat(saved).items()}
     extend = "train.total_env_steps"
     differ = [k for k in sorted(set(now) | set(before)) if now.get(k) != before.get(k)]
     if extend in differ and (now.get(extend) or 0) > (before.get(extend) or 0):
