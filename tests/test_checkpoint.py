@@ -45,3 +45,16 @@ def test_other_configuration_is_refused(tmp_path):
         checkpoint.load(path, _tree(width=4))
     with pytest.raises(checkpoint.CheckpointError, match="structure"):
         checkpoint.load(path, {"other": jnp.zeros(2)})
+
+
+def test_only_retired_leaves_of_an_older_file_are_dropped(tmp_path):
+    # A leaf an older rljax saved and the template no longer has (its path ends with a
+    # retired name) is dropped; any other extra leaf is still another configuration.
+    old = {**_tree(), "hparams": {"double_dqn": jnp.zeros(2, bool)}}
+    path = checkpoint.save(tmp_path / "p.ckpt", old)
+    back = checkpoint.load(path, _tree(), retired=("['double_dqn']",))
+    np.testing.assert_array_equal(back["w"], _tree()["w"])
+    with pytest.raises(checkpoint.CheckpointError, match="structure"):
+        checkpoint.load(path, _tree())
+    with pytest.raises(checkpoint.CheckpointError, match="structure"):
+        checkpoint.load(path, _tree(), retired=(".huber",))

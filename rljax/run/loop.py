@@ -202,13 +202,11 @@ def compile_chunk(trainer: Trainer, batch: RunState, sharding: Any = None) -> Ch
         built.append((fn, time.perf_counter() - t))
         return fn
 
-    chunk = build(p.chunk, batch)
-    if p.train_chunk is None:
-        return ChunkStep(chunk, sum(getattr(f, "compile_seconds", took) for f, took in built))
-    evaluate = build(p.evaluate, batch.agent, batch.key)  # the eval keys are like these
-    stop = build(p.greedy_stop, *_stop_inputs(trainer, batch))
-
-    step = functools.partial(greedy_chunk, chunk, evaluate, stop)
+    step = build(p.chunk, batch)
+    if p.train_chunk is not None:
+        evaluate = build(p.evaluate, batch.agent, batch.key)  # the eval keys are like these
+        stop = build(p.greedy_stop, *_stop_inputs(trainer, batch))
+        step = functools.partial(greedy_chunk, step, evaluate, stop)
     return ChunkStep(step, sum(getattr(f, "compile_seconds", took) for f, took in built))
 
 
