@@ -68,6 +68,59 @@ def test_evaluation_plays_the_greedy_policy():
     np.testing.assert_array_equal(jax.jit(trainer.evaluate)(None, jax.random.key(0)), 1.0)
 
 
+class _NoisyProbe(rljax.envs.probes.TruncationProbe):
+    """Rewards drawn from the step's key (uniform in [0, 1)); an episode ends after
+    `sign + 1` steps, 1 to 4 drawn at reset, or at the time limit."""
+
+    def reset_env(self, key, params):
+        sign = jax.random.randint(key, (), 0, 4).astype(jnp.float32)
+        state = rljax.envs.probes.ProbeState(time=0, sign=sign)
+        return self.get_obs(state), state
+
+    def step_env(self, key, state, action, params):
+        new = state.replace(time=state.time + 1)
+        ended = new.time > state.sign
+        return self.get_obs(new), new, jax.random.uniform(key), ended, {}
+
+
+class _AutoResetOnly(_NoisyProbe):
+    """The same environment, but its `step` is its own (as a wrapper's is), so evaluation
+    steps it with the auto-reset."""
+
+    def step(self, key, state, action, params=None):
+        return super().step(key, state, action, params)
+
+
+class _DoubledRewards(_NoisyProbe):
+    """A `step` that changes what `step_env` gives (as a reward-scaling wrapper does)."""
+
+    def step(self, key, state, action, params=None):
+        obs, state, reward, terminated, truncated, info = super().step(key, state, action, params)
+        return obs, state, 2.0 * reward, terminated, truncated, info
+
+
+def _greedy_returns(env):
+    agent = make_recorder(1, 1, (1,))
+    agent_state = agent.init(jax.random.key(0), None, jnp.zeros((1, 1)))
+    config = rljax.TrainConfig(total_env_steps=1, chunk_env_steps=1, eval_episodes=EPISODES)
+    trainer = rljax.make_trainer(agent, env, env.default_params, config)
+    return np.asarray(jax.jit(trainer.evaluate)(agent_state, jax.random.key(5)))
+
+
+def test_evaluation_without_the_auto_reset_gives_the_environments_own_steps_returns():
+    """Evaluation steps a plain gymnax environment with `step_env` (no auto-reset to
+    compute). Bugs guarded: `step_env` given another key than the one gymnax's `step`
+    hands it (the key unsplit, or the reset's half), so that a random step pays otherwise;
+    or an environment whose own `step` changes what `step_env` gives (a wrapper) stepped
+    with `step_env` all the same."""
+    assert rljax.core.evaluation.steps_within_episodes(_NoisyProbe())
+    assert not rljax.core.evaluation.steps_within_episodes(_AutoResetOnly())
+    expected = _greedy_returns(_AutoResetOnly())  # gymnax's `step`, reset and all
+    assert len(set(expected.tolist())) == EPISODES  # random, and no two alike
+    np.testing.assert_array_equal(_greedy_returns(_NoisyProbe()), expected)
+    np.testing.assert_allclose(_greedy_returns(_DoubledRewards()), 2.0 * expected, rtol=1e-6)
+
+
 def test_default_evaluation_bound_is_the_environment_step_limit():
     _, params = rljax.make("Probe-Lengths-v0")
     assert rljax.core.evaluation.default_max_steps(params) == 5

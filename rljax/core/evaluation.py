@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from gymnax.environments.environment import Environment
 
 from rljax.core.keys import split_to_scan
 from rljax.core.types import Agent, AgentState, Array, Key, PyTree
@@ -16,6 +17,31 @@ def env_batch_fns(env: Any) -> tuple[Callable, Callable]:
     """`reset(keys [B], env_params)` and `step(keys [B], states, actions [B], env_params)`,
     the environment's own functions vmapped over a batch of environments."""
     return jax.vmap(env.reset, in_axes=(0, None)), jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+
+def steps_within_episodes(env: Any) -> bool:
+    """Whether `env.step` is gymnax's: `step_env` with the first half of its key split,
+    then an auto-reset with the second half (or declares itself so, `AUTO_RESET_STEP`). Up
+    to an episode's end, `step_env` then gives what `step` gives; a wrapper's `step` may
+    transform it, so it is stepped as it is."""
+    return type(env).step is Environment.step or getattr(env, "AUTO_RESET_STEP", False)
+
+
+def episode_step_fn(env: Any) -> Callable:
+    """`step(keys [B], states, actions [B], env_params) -> (obs, states, reward,
+    terminated, truncated)` of a batch of environments, valid until each episode ends:
+    without the auto-reset where `steps_within_episodes(env)` (the reset's random draws are
+    neither computed nor compiled), else `env.step` itself."""
+    if not steps_within_episodes(env):
+        step = env_batch_fns(env)[1]
+        return lambda keys, states, actions, params: step(keys, states, actions, params)[:5]
+
+    def step(key: Key, state: Any, action: Array, params: Any) -> tuple:
+        key_step, _ = jax.random.split(key)  # as gymnax's `step` splits it
+        obs, state, reward, terminated, _ = env.step_env(key_step, state, action, params)
+        return obs, state, reward, terminated, env.is_truncated(state, params)
+
+    return jax.vmap(step, in_axes=(0, 0, 0, None))
 
 
 def default_max_steps(env_params: Any) -> int:
@@ -28,8 +54,10 @@ def make_evaluate(
 ) -> Callable[[AgentState, Key], Array]:
     """`evaluate(agent_state, key) -> returns [episodes]`: that many greedy episodes run in
     parallel, each summing its own rewards up to its own end (termination or truncation)
-    and nothing after; at most `max_steps` steps are run."""
-    reset_fn, step_fn = env_batch_fns(env)
+    and nothing after; at most `max_steps` steps are run. An environment is not reset at
+    its episode's end (`episode_step_fn`): what it computes after the end is not counted."""
+    reset_fn = env_batch_fns(env)[0]
+    step_fn = episode_step_fn(env)
 
     def evaluate(agent_state: AgentState, key: Key) -> Array:
         key, k_reset = jax.random.split(key)
@@ -45,7 +73,7 @@ def make_evaluate(
             obs, env_state, returns, done, key, t = carry
             key, k_act, k_step = jax.random.split(key, 3)
             action = agent.act(agent_state, obs, k_act, greedy=True)
-            obs, env_state, reward, terminated, truncated, _ = step_fn(
+            obs, env_state, reward, terminated, truncated = step_fn(
                 jax.random.split(k_step, episodes), env_state, action, env_params
             )
             returns = returns + jnp.where(done, 0.0, reward.astype(jnp.float32))

@@ -196,6 +196,10 @@ class Pacman(environment.Environment[PacmanState, PacmanParams]):
         on the start or goal cell).
     """
 
+    # `step` is gymnax's but for the clock, which `step_env` advances too: within an
+    # episode the two agree (`rljax.core.evaluation.steps_within_episodes`).
+    AUTO_RESET_STEP = True
+
     def __init__(self, ghost_rows: tuple = GHOST_ROWS, ghost_cols: tuple = GHOST_COLS) -> None:
         super().__init__()
         self.ghost_rows, self.ghost_cols = _check_layout(ghost_rows, ghost_cols)
