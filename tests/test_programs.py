@@ -261,15 +261,21 @@ def test_a_stored_program_remembers_what_compiling_it_took(store, experiment):
 
 def test_the_greedy_rules_evaluation_is_built_in_the_background_beside_the_chunk(store):
     # With the greedy stopping rule the chunk's check runs as programs of their own: the
-    # runner builds them on background threads too, while `init` runs.
+    # runner builds them on background threads too, while `init` runs, and traces them
+    # only once the chunk is traced, so that their tracing does not delay the chunk's
+    # compilation, the longest (Python's lock lets one thread trace at a time).
     over = {**OVER, "stop_return": "0.5", "stop_on": "greedy"}
     exp = registry.make_experiment("a2c", "Probe-Bandit-v0", "default", over)
     names: dict[str, list] = {}
+    events: list[tuple[str, str]] = []
 
     def recorded(name, fun):
         def traced(*args):
             names.setdefault(name, []).append(threading.current_thread().name)
-            return fun(*args)
+            events.append(("start", name))
+            out = fun(*args)
+            events.append(("end", name))
+            return out
 
         return traced
 
@@ -285,3 +291,6 @@ def test_the_greedy_rules_evaluation_is_built_in_the_background_beside_the_chunk
     assert len(names["evaluate"]) == 1
     assert all(n.startswith("rljax-programs") for ns in names.values() for n in ns), names
     assert row["greedy_return"].shape == (2,)
+    chunk_traced = events.index(("end", "train_chunk"))
+    assert events.index(("start", "evaluate")) > chunk_traced, events
+    assert events.index(("start", "greedy_stop")) > chunk_traced, events

@@ -239,10 +239,10 @@ def init_runs(trainer: Trainer, keys: Any, hparams: Any, sharding: Any = None) -
     p = programs(trainer, sharding)
     shapes = p.init.output_shapes(keys, hparams)
     if shapes is not None:
-        p.chunk.prefetch(shapes)
-        if p.train_chunk is not None:
-            p.evaluate.prefetch(shapes.agent, shapes.key)
-            p.greedy_stop.prefetch(*_stop_inputs(trainer, shapes))
+        traced = p.chunk.prefetch(shapes)
+        if p.train_chunk is not None:  # traced once the chunk is: it compiles longest
+            p.evaluate.prefetch(shapes.agent, shapes.key, after=traced)
+            p.greedy_stop.prefetch(*_stop_inputs(trainer, shapes), after=traced)
     return p.init(keys, hparams)
 
 

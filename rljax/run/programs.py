@@ -244,34 +244,58 @@ class StoredProgram:
         shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in found.exported.out_avals]
         return jax.tree.unflatten(found.out_tree, shapes)
 
-    def prefetch(self, *args: Any) -> None:
+    def prefetch(self, *args: Any, after: threading.Event | None = None) -> threading.Event:
         """Start building (reading or tracing, then compiling or loading from JAX's cache)
         the program for inputs shaped like `args` (arrays or `jax.ShapeDtypeStruct`s) on a
-        background thread; a later call with such inputs waits for it. Does nothing when the
-        store is off or the program is already built or being built. A process that ends
-        meanwhile waits for the build to finish: XLA's compilation cannot be interrupted."""
+        background thread, once `after` is set; a later call with such inputs waits for it.
+        Does nothing when the store is off or the program is already built or being built.
+        A process that ends meanwhile waits for the build to finish: XLA's compilation
+        cannot be interrupted.
+
+        Returns an event set once the program is traced (or read), when only its
+        compilation, which does not hold Python's lock, is left: another program's
+        tracing that waits for it (`after`) does not slow this one's. (Set at once when
+        nothing is prefetched.)"""
+        traced = threading.Event()
         if not self._stored():
-            return
+            traced.set()
+            return traced
         specs, in_tree, avals = _describe(args)
         memo = (str(in_tree), avals)
         with self._lock:
             if memo in self._executables:
-                return
+                traced.set()
+                return traced
             path = self._path(in_tree, avals)  # reads this thread's JAX settings
             context = _context()
             self._executables[memo] = _EXECUTOR.submit(
-                self._build_in_context, context, path, specs, in_tree
+                self._build_in_context, context, path, specs, in_tree, after, traced
             )
+        return traced
 
-    def _build_in_context(self, context: tuple, path: Path, specs: list, in_tree: Any) -> Any:
+    def _build_in_context(
+        self,
+        context: tuple,
+        path: Path,
+        specs: list,
+        in_tree: Any,
+        after: threading.Event | None,
+        traced: threading.Event,
+    ) -> Any:
         """`_build` on the background thread, under the default device of the thread that
-        asked for it; None (the caller builds it) if its other JAX settings differ there
-        (a setting changed only for that thread, by a context manager)."""
-        flags, device = context
-        if _context()[0] != flags:
-            return None
-        with jax.default_device(device):
-            return self._build(path, specs, in_tree)
+        asked for it, once `after` is set; None (the caller builds it) if its other JAX
+        settings differ there (a setting changed only for that thread, by a context
+        manager)."""
+        try:
+            if after is not None:
+                after.wait()
+            flags, device = context
+            if _context()[0] != flags:
+                return None
+            with jax.default_device(device):
+                return self._build(path, specs, in_tree, traced)
+        finally:
+            traced.set()
 
     def _executable(self, args: tuple) -> Callable:
         specs, in_tree, avals = _describe(args)
@@ -326,13 +350,17 @@ class StoredProgram:
             self._programs[path] = found
         return found
 
-    def _build(self, path: Path, specs: list, in_tree: Any) -> Callable:
+    def _build(
+        self, path: Path, specs: list, in_tree: Any, traced: threading.Event | None = None
+    ) -> Callable:
         """The compiled program (read or traced, then compiled or loaded from JAX's cache).
         Its `build_seconds` is what that took now, and its `compile_seconds` what it took
         the first time, when it was traced and compiled (kept in the stored program): what
         another shape of it would cost."""
         start = time.perf_counter()
         found = self._program(path, specs, in_tree)
+        if traced is not None:
+            traced.set()
         if found is None:
             return lambda *a: self._jit(*a)
         donate = tuple(range(len(specs))) if self._donate else ()
