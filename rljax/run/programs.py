@@ -193,9 +193,10 @@ class StoredProgram:
     runs axis). Without a key, or with the store off, it is exactly `jax.jit(fun, ...)`.
 
     `output_shapes` and `prefetch` let one program be built while another is: the runner
-    reads `init`'s outputs' shapes from its stored (or just traced) program and builds the
-    chunk for them on a background thread while `init` compiles and runs. XLA compiles and
-    loads compiled code without holding Python's lock, so the two overlap on two cores.
+    reads `init`'s outputs' shapes from its stored program (or traces it, once for both)
+    and builds the chunk for them on a background thread while `init` compiles and runs.
+    XLA compiles and loads compiled code without holding Python's lock, so the two overlap
+    on two cores.
     """
 
     def __init__(
@@ -214,6 +215,7 @@ class StoredProgram:
         self._jit = jax.jit(fun, donate_argnums=0 if donate else (), **self._kw)
         self._executables: dict[Any, Callable | Future] = {}
         self._programs: dict[Path, _Stored | None] = {}
+        self._flats: dict[str, tuple[Callable, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def _stored(self) -> bool:
@@ -231,18 +233,29 @@ class StoredProgram:
         return _Lowered(lambda: self._executable(args))
 
     def output_shapes(self, *args: Any) -> Any | None:
-        """The shapes and dtypes (`jax.ShapeDtypeStruct`s, in the output's structure) of the
-        program's outputs for inputs like `args`, read from the stored program, which is
-        traced and stored now if it is not yet; None when the store is off or the program
-        cannot be stored. Compiles nothing."""
+        """The shapes and dtypes (`jax.ShapeDtypeStruct`s, in the output's structure, without
+        weak types) of the program's outputs for inputs like `args`: read from the stored
+        program, else traced (`jax.eval_shape`; neither stored nor lowered, so that the
+        runner can start on the next program at once); None when the store is off.
+        Compiles nothing."""
         if not self._stored():
             return None
         specs, in_tree, avals = _describe(args)
-        found = self._program(self._path(in_tree, avals), specs, in_tree)
+        path = self._path(in_tree, avals)
+        with self._lock:
+            found = self._programs.get(path)
         if found is None:
-            return None
-        shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in found.exported.out_avals]
-        return jax.tree.unflatten(found.out_tree, shapes)
+            found = _read(path)
+        if found is not None:
+            shapes = found.exported.out_avals
+            tree = found.out_tree
+        else:  # traced as `_program` will trace it, which then finds it in JAX's cache
+            flat, out = self._flat(in_tree)
+            traced = flat.trace(*[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in specs])
+            shapes, tree = jax.tree.leaves(traced.out_info), out["tree"]
+        # As a stored program's outputs (and so the next program's inputs) are: serialized,
+        # they lose their weak types.
+        return jax.tree.unflatten(tree, [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in shapes])
 
     def prefetch(self, *args: Any, after: threading.Event | None = None) -> threading.Event:
         """Start building (reading or tracing, then compiling or loading from JAX's cache)
@@ -328,16 +341,10 @@ class StoredProgram:
                 return self._programs[path]
         found = _read(path)
         if found is None:
-            out: dict[str, Any] = {}
-
-            def flat(*flat_args):
-                result = self._fun(*jax.tree.unflatten(in_tree, flat_args))
-                flat_out, out["tree"] = jax.tree.flatten(result)
-                return flat_out
-
+            flat, out = self._flat(in_tree)
             try:
                 plain = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in specs]
-                blob = bytes(export.export(jax.jit(flat, **self._kw))(*plain).serialize())
+                blob = bytes(export.export(flat)(*plain).serialize())
             except Exception:  # not exportable (or no flatbuffers): jit as usual
                 blob = None
             if blob is not None:
@@ -349,6 +356,22 @@ class StoredProgram:
         with self._lock:
             self._programs[path] = found
         return found
+
+    def _flat(self, in_tree: Any) -> tuple[Callable, dict[str, Any]]:
+        """`fun` jitted on its inputs' leaves (structure `in_tree`), returning its outputs'
+        leaves, and a dict whose "tree" is their structure once it is traced: one per
+        structure, so that JAX traces it once for `output_shapes` and `_program` both."""
+        with self._lock:
+            if str(in_tree) not in self._flats:
+                out: dict[str, Any] = {}
+
+                def flat(*flat_args):
+                    result = self._fun(*jax.tree.unflatten(in_tree, flat_args))
+                    flat_out, out["tree"] = jax.tree.flatten(result)
+                    return flat_out
+
+                self._flats[str(in_tree)] = (jax.jit(flat, **self._kw), out)
+            return self._flats[str(in_tree)]
 
     def _build(
         self, path: Path, specs: list, in_tree: Any, traced: threading.Event | None = None
