@@ -235,9 +235,9 @@ class StoredProgram:
     def output_shapes(self, *args: Any) -> Any | None:
         """The shapes and dtypes (`jax.ShapeDtypeStruct`s, in the output's structure, without
         weak types) of the program's outputs for inputs like `args`: read from the stored
-        program, else traced (`jax.eval_shape`; neither stored nor lowered, so that the
-        runner can start on the next program at once); None when the store is off.
-        Compiles nothing."""
+        program, else traced only (neither lowered nor stored, so that the runner can start
+        on the next program at once; storing it later reuses this trace); None when the
+        store is off. Compiles nothing."""
         if not self._stored():
             return None
         specs, in_tree, avals = _describe(args)
