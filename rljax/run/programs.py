@@ -246,6 +246,9 @@ class StoredProgram:
             found = self._programs.get(path)
         if found is None:
             found = _read(path)
+            if found is not None:  # `_program` finds it here, not on disk again
+                with self._lock:
+                    self._programs.setdefault(path, found)
         if found is not None:
             shapes = found.exported.out_avals
             tree = found.out_tree
